@@ -1,0 +1,164 @@
+package io.attn4j.bench;
+
+import io.attn4j.runtime.Engine;
+import io.attn4j.simd.VectorOpsProvider;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * What this machine can do, measured in pure Java in the same process as the benchmarks that quote it
+ * (BENCHMARKS.md, "The limits of the machine").
+ *
+ * <ul>
+ *   <li><b>FMA throughput</b>: a Vector API loop over 16 independent accumulators ({@code acc = x·y + acc} at the
+ *       preferred width), enough to cover the FMA latency of every current core, counted as 2 flops per lane.
+ *       Scalar JVMs run the same loop on {@link Math#fma}.</li>
+ *   <li><b>Memory bandwidth</b>: a streaming {@code a[i] = s·b[i]} over two 256 MB arrays, partitioned over the
+ *       threads, counted as 8 bytes per element (one read, one write), STREAM's "scale" convention.</li>
+ * </ul>
+ * Each figure is the best of several repetitions, as STREAM reports: the limit, not the typical.
+ *
+ * @param threads      threads of the all-threads figures
+ * @param fmaGflops1   FMA GFLOP/s on one thread
+ * @param fmaGflops    FMA GFLOP/s on {@code threads} threads
+ * @param streamGbs1   GB/s on one thread
+ * @param streamGbs    GB/s on {@code threads} threads
+ * @param jdk          the JDK running the benchmark
+ * @param simd         the {@link io.attn4j.simd.VectorOps} implementation in use
+ */
+public record MachinePeak(int threads, double fmaGflops1, double fmaGflops, double streamGbs1, double streamGbs,
+                          String jdk, String simd) {
+
+    private static final int STREAM_FLOATS = 64 << 20; // 256 MB per array
+    private static volatile float sink;
+
+    /** Measures the machine with {@code threads} threads (about 2 s per figure). */
+    public static MachinePeak measure(int threads, boolean useSimd) {
+        Engine engine = Engine.defaults().withThreads(threads);
+        Engine single = engine.withThreads(1);
+        double fma1 = fma(single, useSimd), fmaAll = threads == 1 ? fma1 : fma(engine, useSimd);
+        float[] a = new float[STREAM_FLOATS], b = new float[STREAM_FLOATS];
+        java.util.Arrays.fill(b, 1.5f);
+        double stream1 = stream(single, a, b, useSimd), streamAll = threads == 1 ? stream1 : stream(engine, a, b, useSimd);
+        return new MachinePeak(threads, fma1, fmaAll, stream1, streamAll, Runtime.version().toString(),
+                useSimd ? VectorOpsProvider.get().name() : "scalar");
+    }
+
+    /** Measures with the SIMD choice of {@link VectorOpsProvider#get()}. */
+    public static MachinePeak measure(int threads) {
+        return measure(threads, VectorOpsProvider.get().lanes() > 1);
+    }
+
+    private static double fma(Engine engine, boolean useSimd) {
+        int threads = engine.threads();
+        long iterations = useSimd ? 20_000_000L : 5_000_000L;
+        double flopsPerIteration = 16.0 * 2 * (useSimd ? FloatVector.SPECIES_PREFERRED.length() : 1);
+        double best = 0;
+        for (int rep = 0; rep < 5; rep++) {
+            long start = System.nanoTime();
+            engine.parallelFor(threads, t -> sink += useSimd ? fmaLoopSimd(iterations) : fmaLoopScalar(iterations));
+            double seconds = (System.nanoTime() - start) / 1e9;
+            if (rep > 0) { // the first repetition warms up the JIT
+                best = Math.max(best, threads * iterations * flopsPerIteration / seconds / 1e9);
+            }
+        }
+        return best;
+    }
+
+    private static float fmaLoopSimd(long iterations) {
+        VectorSpecies<Float> f = FloatVector.SPECIES_PREFERRED;
+        FloatVector x = FloatVector.broadcast(f, 0.999999f), y = FloatVector.broadcast(f, 1e-7f);
+        FloatVector a0 = FloatVector.broadcast(f, 0.1f), a1 = a0.add(0.01f), a2 = a0.add(0.02f), a3 = a0.add(0.03f);
+        FloatVector a4 = a0.add(0.04f), a5 = a0.add(0.05f), a6 = a0.add(0.06f), a7 = a0.add(0.07f);
+        FloatVector a8 = a0.add(0.08f), a9 = a0.add(0.09f), a10 = a0.add(0.10f), a11 = a0.add(0.11f);
+        FloatVector a12 = a0.add(0.12f), a13 = a0.add(0.13f), a14 = a0.add(0.14f), a15 = a0.add(0.15f);
+        for (long i = 0; i < iterations; i++) {
+            a0 = a0.fma(x, y);
+            a1 = a1.fma(x, y);
+            a2 = a2.fma(x, y);
+            a3 = a3.fma(x, y);
+            a4 = a4.fma(x, y);
+            a5 = a5.fma(x, y);
+            a6 = a6.fma(x, y);
+            a7 = a7.fma(x, y);
+            a8 = a8.fma(x, y);
+            a9 = a9.fma(x, y);
+            a10 = a10.fma(x, y);
+            a11 = a11.fma(x, y);
+            a12 = a12.fma(x, y);
+            a13 = a13.fma(x, y);
+            a14 = a14.fma(x, y);
+            a15 = a15.fma(x, y);
+        }
+        return a0.add(a1).add(a2).add(a3).add(a4).add(a5).add(a6).add(a7).add(a8).add(a9).add(a10).add(a11)
+                .add(a12).add(a13).add(a14).add(a15).reduceLanes(VectorOperators.ADD);
+    }
+
+    private static float fmaLoopScalar(long iterations) {
+        float x = 0.999999f, y = 1e-7f;
+        float a0 = 0.1f, a1 = 0.11f, a2 = 0.12f, a3 = 0.13f, a4 = 0.14f, a5 = 0.15f, a6 = 0.16f, a7 = 0.17f;
+        float a8 = 0.18f, a9 = 0.19f, a10 = 0.2f, a11 = 0.21f, a12 = 0.22f, a13 = 0.23f, a14 = 0.24f, a15 = 0.25f;
+        for (long i = 0; i < iterations; i++) {
+            a0 = Math.fma(a0, x, y);
+            a1 = Math.fma(a1, x, y);
+            a2 = Math.fma(a2, x, y);
+            a3 = Math.fma(a3, x, y);
+            a4 = Math.fma(a4, x, y);
+            a5 = Math.fma(a5, x, y);
+            a6 = Math.fma(a6, x, y);
+            a7 = Math.fma(a7, x, y);
+            a8 = Math.fma(a8, x, y);
+            a9 = Math.fma(a9, x, y);
+            a10 = Math.fma(a10, x, y);
+            a11 = Math.fma(a11, x, y);
+            a12 = Math.fma(a12, x, y);
+            a13 = Math.fma(a13, x, y);
+            a14 = Math.fma(a14, x, y);
+            a15 = Math.fma(a15, x, y);
+        }
+        return a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11 + a12 + a13 + a14 + a15;
+    }
+
+    private static double stream(Engine engine, float[] a, float[] b, boolean useSimd) {
+        int threads = engine.threads();
+        int n = a.length;
+        double best = 0;
+        for (int rep = 0; rep < 6; rep++) {
+            long start = System.nanoTime();
+            engine.parallelFor(threads, t -> {
+                int from = (int) ((long) n * t / threads), to = (int) ((long) n * (t + 1) / threads);
+                if (useSimd) {
+                    scaleSimd(a, b, from, to);
+                } else {
+                    for (int i = from; i < to; i++) {
+                        a[i] = 1.0001f * b[i];
+                    }
+                }
+            });
+            double seconds = (System.nanoTime() - start) / 1e9;
+            if (rep > 0) {
+                best = Math.max(best, 8.0 * n / seconds / 1e9);
+            }
+        }
+        sink += a[n / 2];
+        return best;
+    }
+
+    private static void scaleSimd(float[] a, float[] b, int from, int to) {
+        VectorSpecies<Float> f = FloatVector.SPECIES_PREFERRED;
+        int i = from;
+        for (; i + f.length() <= to; i += f.length()) {
+            FloatVector.fromArray(f, b, i).mul(1.0001f).intoArray(a, i);
+        }
+        for (; i < to; i++) {
+            a[i] = 1.0001f * b[i];
+        }
+    }
+
+    /** One line for reports: {@code 2 threads: FMA 350.1 GFLOP/s (1 thread 175.0), stream 22.3 GB/s (1 thread 14.1)}. */
+    public String line() {
+        return String.format("%d threads: FMA %.1f GFLOP/s (1 thread %.1f), stream %.1f GB/s (1 thread %.1f); %s, %s",
+                threads, fmaGflops, fmaGflops1, streamGbs, streamGbs1, jdk, simd);
+    }
+}

@@ -1,0 +1,702 @@
+package io.attn4j.simd;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * {@link VectorOps} on the incubating Vector API, at the platform's preferred width (512 bits with AVX-512).
+ *
+ * <p>The only class of attn4j-core that imports {@code jdk.incubator.vector}; {@link VectorOpsProvider} loads it
+ * reflectively, so the rest of the library links without the module. Tile kernels are register-blocked the way a
+ * GEMM micro-kernel is: {@link #scoresTransposed} keeps a 4-key × 4-vector block of scores in 16 registers and
+ * streams the transposed queries, broadcasting one key element at a time; {@link #accumulateTransposed} keeps a
+ * 4-query × 4-vector block of the output and streams value rows. Column tails use masked loads and stores.
+ *
+ * <p>The exponential is computed here rather than with {@code VectorOperators.EXP}, so its cost and accuracy are the
+ * same on every platform: Cody–Waite range reduction {@code x = n·ln 2 + f} with {@code |f| <= ln2/2}, the Cephes
+ * minimax polynomial for {@code e^f} (relative error about 1e-7), and {@code 2^n} assembled in the exponent bits.
+ * Inputs below −88 give exactly 0 (results that would be subnormal are flushed), so masked scores (−∞) vanish.
+ */
+final class PanamaVectorOps implements VectorOps {
+    private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+    private static final VectorSpecies<Integer> I = VectorSpecies.of(int.class, F.vectorShape());
+    private static final int L = F.length();
+
+    private static final float LOG2E = 1.44269504088896341f;
+    private static final float LN2_HI = 0.693359375f;
+    private static final float LN2_LO = -2.12194440e-4f;
+    /** 1.5 · 2^23: adding it rounds a float of magnitude below 2^22 to the nearest integer. */
+    private static final float ROUND_MAGIC = 12582912f;
+    private static final int ROUND_MAGIC_BITS = Float.floatToRawIntBits(ROUND_MAGIC);
+    private static final float[] IOTA = new float[L];
+
+    static {
+        for (int i = 0; i < L; i++) {
+            IOTA[i] = i;
+        }
+    }
+
+    PanamaVectorOps() {
+        if (L < 4) {
+            throw new UnsupportedOperationException("preferred float vector has " + L + " lanes; need at least 4");
+        }
+    }
+
+    @Override
+    public String name() {
+        return "panama-" + F.vectorBitSize();
+    }
+
+    @Override
+    public int lanes() {
+        return L;
+    }
+
+    private static FloatVector bc(float value) {
+        return FloatVector.broadcast(F, value);
+    }
+
+    /**
+     * e^x lane-wise for x <= 88 (every caller passes x − max or x − lse, which are <= 0), as described in the class
+     * comment. The clamp is a compare and blend rather than {@code max}, whose Java NaN semantics cost several
+     * instructions on x86; NaN inputs still give NaN.
+     */
+    static FloatVector exp(FloatVector x) {
+        x = x.blend(-88f, x.lt(-88f));
+        FloatVector t = x.fma(LOG2E, ROUND_MAGIC);
+        FloatVector n = t.sub(ROUND_MAGIC);
+        IntVector twoToN = t.reinterpretAsInts().sub(ROUND_MAGIC_BITS).add(127).lanewise(VectorOperators.LSHL, 23);
+        FloatVector f = n.fma(bc(-LN2_HI), x);
+        f = n.fma(bc(-LN2_LO), f);
+        FloatVector p = f.fma(1.9875691500E-4f, 1.3981999507E-3f);
+        p = p.fma(f, bc(8.3334519073E-3f));
+        p = p.fma(f, bc(4.1665795894E-2f));
+        p = p.fma(f, bc(1.6666665459E-1f));
+        p = p.fma(f, bc(5.0000001201E-1f));
+        FloatVector ef = p.mul(f.mul(f)).add(f).add(1f);
+        return ef.mul(twoToN.reinterpretAsFloats());
+    }
+
+    // ---------------------------------------------------------------- level 1
+
+    @Override
+    public float dot(float[] a, int aOffset, float[] b, int bOffset, int n) {
+        int i = 0;
+        FloatVector acc0 = FloatVector.zero(F), acc1 = FloatVector.zero(F);
+        FloatVector acc2 = FloatVector.zero(F), acc3 = FloatVector.zero(F);
+        // four independent accumulators hide the FMA latency
+        for (; i + 4 * L <= n; i += 4 * L) {
+            acc0 = FloatVector.fromArray(F, a, aOffset + i).fma(FloatVector.fromArray(F, b, bOffset + i), acc0);
+            acc1 = FloatVector.fromArray(F, a, aOffset + i + L).fma(FloatVector.fromArray(F, b, bOffset + i + L), acc1);
+            acc2 = FloatVector.fromArray(F, a, aOffset + i + 2 * L)
+                    .fma(FloatVector.fromArray(F, b, bOffset + i + 2 * L), acc2);
+            acc3 = FloatVector.fromArray(F, a, aOffset + i + 3 * L)
+                    .fma(FloatVector.fromArray(F, b, bOffset + i + 3 * L), acc3);
+        }
+        for (; i < n; i += L) {
+            VectorMask<Float> m = F.indexInRange(i, n);
+            acc0 = FloatVector.fromArray(F, a, aOffset + i, m).fma(FloatVector.fromArray(F, b, bOffset + i, m), acc0);
+        }
+        return acc0.add(acc1).add(acc2.add(acc3)).reduceLanes(VectorOperators.ADD);
+    }
+
+    @Override
+    public void axpy(float alpha, float[] x, int xOffset, float[] y, int yOffset, int n) {
+        int i = 0;
+        for (; i + L <= n; i += L) {
+            FloatVector.fromArray(F, x, xOffset + i).fma(bc(alpha), FloatVector.fromArray(F, y, yOffset + i))
+                    .intoArray(y, yOffset + i);
+        }
+        if (i < n) {
+            VectorMask<Float> m = F.indexInRange(i, n);
+            FloatVector.fromArray(F, x, xOffset + i, m).fma(bc(alpha), FloatVector.fromArray(F, y, yOffset + i, m))
+                    .intoArray(y, yOffset + i, m);
+        }
+    }
+
+    @Override
+    public void scale(float[] x, int offset, int n, float alpha) {
+        for (int i = 0; i < n; i += L) {
+            VectorMask<Float> m = F.indexInRange(i, n);
+            FloatVector.fromArray(F, x, offset + i, m).mul(alpha).intoArray(x, offset + i, m);
+        }
+    }
+
+    @Override
+    public float max(float[] x, int offset, int n) {
+        FloatVector acc = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY);
+        int i = 0;
+        for (; i + L <= n; i += L) {
+            acc = acc.max(FloatVector.fromArray(F, x, offset + i));
+        }
+        float m = acc.reduceLanes(VectorOperators.MAX);
+        for (; i < n; i++) {
+            m = Math.max(m, x[offset + i]);
+        }
+        return m;
+    }
+
+    @Override
+    public float expShiftSum(float[] x, int offset, int n, float shift) {
+        if (shift == Float.NEGATIVE_INFINITY) {
+            java.util.Arrays.fill(x, offset, offset + n, 0f);
+            return 0f;
+        }
+        FloatVector acc = FloatVector.zero(F);
+        int i = 0;
+        for (; i + L <= n; i += L) {
+            FloatVector p = exp(FloatVector.fromArray(F, x, offset + i).sub(shift));
+            p.intoArray(x, offset + i);
+            acc = acc.add(p);
+        }
+        if (i < n) {
+            VectorMask<Float> m = F.indexInRange(i, n);
+            FloatVector p = exp(FloatVector.fromArray(F, x, offset + i, m).sub(shift));
+            p.intoArray(x, offset + i, m);
+            acc = acc.add(p, m);
+        }
+        return acc.reduceLanes(VectorOperators.ADD);
+    }
+
+    @Override
+    public float expShiftedSum(float[] x, int offset, int n, float[] shift, int shiftOffset) {
+        FloatVector acc = FloatVector.zero(F);
+        int i = 0;
+        for (; i + L <= n; i += L) {
+            acc = acc.add(exp(FloatVector.fromArray(F, x, offset + i)
+                    .sub(FloatVector.fromArray(F, shift, shiftOffset + i))));
+        }
+        if (i < n) {
+            VectorMask<Float> m = F.indexInRange(i, n);
+            FloatVector p = exp(FloatVector.fromArray(F, x, offset + i, m)
+                    .sub(FloatVector.fromArray(F, shift, shiftOffset + i, m)));
+            acc = acc.add(p, m);
+        }
+        return acc.reduceLanes(VectorOperators.ADD);
+    }
+
+    @Override
+    public void softcap(float[] x, int offset, int n, float cap) {
+        float inverse = 1f / cap;
+        for (int i = 0; i < n; i += L) {
+            VectorMask<Float> m = F.indexInRange(i, n);
+            FloatVector.fromArray(F, x, offset + i, m).mul(inverse).lanewise(VectorOperators.TANH).mul(cap)
+                    .intoArray(x, offset + i, m);
+        }
+    }
+
+    @Override
+    public void subtractDistance(float[] x, int offset, int n, int start, float slope) {
+        FloatVector iota = FloatVector.fromArray(F, IOTA, 0);
+        for (int i = 0; i < n; i += L) {
+            VectorMask<Float> m = F.indexInRange(i, n);
+            FloatVector distance = iota.add((float) (start + i)).abs();
+            FloatVector.fromArray(F, x, offset + i, m).sub(distance.mul(slope)).intoArray(x, offset + i, m);
+        }
+    }
+
+    // ---------------------------------------------------------------- transposed tiles
+
+    @Override
+    public void scoresTransposed(float[] qT, int qTOffset, int qTStride, int queries,
+                                 float[] k, int kOffset, int kStride, int keys, int dim,
+                                 float[] s, int sOffset, int sStride) {
+        int i = 0;
+        for (; i + 4 * L <= queries; i += 4 * L) {
+            int j = 0;
+            for (; j + 4 <= keys; j += 4) {
+                qk4x4(qT, qTOffset + i, qTStride, k, kOffset + j * kStride, kStride, dim, s, sOffset + j * sStride + i,
+                        sStride);
+            }
+            for (; j < keys; j++) {
+                qk1x4(qT, qTOffset + i, qTStride, k, kOffset + j * kStride, dim, s, sOffset + j * sStride + i);
+            }
+        }
+        for (; i < queries; i += L) {
+            VectorMask<Float> m = F.indexInRange(i, queries);
+            int j = 0;
+            for (; j + 4 <= keys; j += 4) {
+                qk4x1(qT, qTOffset + i, qTStride, k, kOffset + j * kStride, kStride, dim, s, sOffset + j * sStride + i,
+                        sStride, m);
+            }
+            for (; j < keys; j++) {
+                qk4x1Single(qT, qTOffset + i, qTStride, k, kOffset + j * kStride, dim, s, sOffset + j * sStride + i, m);
+            }
+        }
+    }
+
+    /** 4 keys × 4 query vectors: 16 accumulators, one broadcast key element and four query loads per step. */
+    private static void qk4x4(float[] qT, int q, int qStride, float[] k, int k0, int kStride, int dim,
+                              float[] s, int out, int sStride) {
+        FloatVector c00 = FloatVector.zero(F), c01 = FloatVector.zero(F), c02 = FloatVector.zero(F), c03 = FloatVector.zero(F);
+        FloatVector c10 = FloatVector.zero(F), c11 = FloatVector.zero(F), c12 = FloatVector.zero(F), c13 = FloatVector.zero(F);
+        FloatVector c20 = FloatVector.zero(F), c21 = FloatVector.zero(F), c22 = FloatVector.zero(F), c23 = FloatVector.zero(F);
+        FloatVector c30 = FloatVector.zero(F), c31 = FloatVector.zero(F), c32 = FloatVector.zero(F), c33 = FloatVector.zero(F);
+        int k1 = k0 + kStride, k2 = k1 + kStride, k3 = k2 + kStride;
+        for (int t = 0; t < dim; t++) {
+            int row = q + t * qStride;
+            FloatVector a0 = FloatVector.fromArray(F, qT, row);
+            FloatVector a1 = FloatVector.fromArray(F, qT, row + L);
+            FloatVector a2 = FloatVector.fromArray(F, qT, row + 2 * L);
+            FloatVector a3 = FloatVector.fromArray(F, qT, row + 3 * L);
+            FloatVector b = FloatVector.broadcast(F, k[k0 + t]);
+            c00 = a0.fma(b, c00);
+            c01 = a1.fma(b, c01);
+            c02 = a2.fma(b, c02);
+            c03 = a3.fma(b, c03);
+            b = FloatVector.broadcast(F, k[k1 + t]);
+            c10 = a0.fma(b, c10);
+            c11 = a1.fma(b, c11);
+            c12 = a2.fma(b, c12);
+            c13 = a3.fma(b, c13);
+            b = FloatVector.broadcast(F, k[k2 + t]);
+            c20 = a0.fma(b, c20);
+            c21 = a1.fma(b, c21);
+            c22 = a2.fma(b, c22);
+            c23 = a3.fma(b, c23);
+            b = FloatVector.broadcast(F, k[k3 + t]);
+            c30 = a0.fma(b, c30);
+            c31 = a1.fma(b, c31);
+            c32 = a2.fma(b, c32);
+            c33 = a3.fma(b, c33);
+        }
+        c00.intoArray(s, out);
+        c01.intoArray(s, out + L);
+        c02.intoArray(s, out + 2 * L);
+        c03.intoArray(s, out + 3 * L);
+        out += sStride;
+        c10.intoArray(s, out);
+        c11.intoArray(s, out + L);
+        c12.intoArray(s, out + 2 * L);
+        c13.intoArray(s, out + 3 * L);
+        out += sStride;
+        c20.intoArray(s, out);
+        c21.intoArray(s, out + L);
+        c22.intoArray(s, out + 2 * L);
+        c23.intoArray(s, out + 3 * L);
+        out += sStride;
+        c30.intoArray(s, out);
+        c31.intoArray(s, out + L);
+        c32.intoArray(s, out + 2 * L);
+        c33.intoArray(s, out + 3 * L);
+    }
+
+    private static void qk1x4(float[] qT, int q, int qStride, float[] k, int k0, int dim, float[] s, int out) {
+        FloatVector c0 = FloatVector.zero(F), c1 = FloatVector.zero(F), c2 = FloatVector.zero(F), c3 = FloatVector.zero(F);
+        for (int t = 0; t < dim; t++) {
+            int row = q + t * qStride;
+            FloatVector b = FloatVector.broadcast(F, k[k0 + t]);
+            c0 = FloatVector.fromArray(F, qT, row).fma(b, c0);
+            c1 = FloatVector.fromArray(F, qT, row + L).fma(b, c1);
+            c2 = FloatVector.fromArray(F, qT, row + 2 * L).fma(b, c2);
+            c3 = FloatVector.fromArray(F, qT, row + 3 * L).fma(b, c3);
+        }
+        c0.intoArray(s, out);
+        c1.intoArray(s, out + L);
+        c2.intoArray(s, out + 2 * L);
+        c3.intoArray(s, out + 3 * L);
+    }
+
+    private static void qk4x1(float[] qT, int q, int qStride, float[] k, int k0, int kStride, int dim,
+                              float[] s, int out, int sStride, VectorMask<Float> m) {
+        FloatVector c0 = FloatVector.zero(F), c1 = FloatVector.zero(F), c2 = FloatVector.zero(F), c3 = FloatVector.zero(F);
+        int k1 = k0 + kStride, k2 = k1 + kStride, k3 = k2 + kStride;
+        for (int t = 0; t < dim; t++) {
+            FloatVector a = FloatVector.fromArray(F, qT, q + t * qStride, m);
+            c0 = a.fma(FloatVector.broadcast(F, k[k0 + t]), c0);
+            c1 = a.fma(FloatVector.broadcast(F, k[k1 + t]), c1);
+            c2 = a.fma(FloatVector.broadcast(F, k[k2 + t]), c2);
+            c3 = a.fma(FloatVector.broadcast(F, k[k3 + t]), c3);
+        }
+        c0.intoArray(s, out, m);
+        c1.intoArray(s, out + sStride, m);
+        c2.intoArray(s, out + 2 * sStride, m);
+        c3.intoArray(s, out + 3 * sStride, m);
+    }
+
+    private static void qk4x1Single(float[] qT, int q, int qStride, float[] k, int k0, int dim,
+                                    float[] s, int out, VectorMask<Float> m) {
+        FloatVector c0 = FloatVector.zero(F);
+        for (int t = 0; t < dim; t++) {
+            c0 = FloatVector.fromArray(F, qT, q + t * qStride, m).fma(FloatVector.broadcast(F, k[k0 + t]), c0);
+        }
+        c0.intoArray(s, out, m);
+    }
+
+    @Override
+    public void accumulateTransposed(float[] pT, int pOffset, int pStride, int queries, int keys,
+                                     float[] v, int vOffset, int vStride, int dimV,
+                                     float[] o, int oOffset, int oStride) {
+        int c = 0;
+        for (; c + 4 * L <= dimV; c += 4 * L) {
+            int i = 0;
+            for (; i + 4 <= queries; i += 4) {
+                pv4x4(pT, pOffset + i, pStride, keys, v, vOffset + c, vStride, o, oOffset + i * oStride + c, oStride);
+            }
+            for (; i < queries; i++) {
+                pv1x4(pT, pOffset + i, pStride, keys, v, vOffset + c, vStride, o, oOffset + i * oStride + c);
+            }
+        }
+        for (; c < dimV; c += L) {
+            VectorMask<Float> m = F.indexInRange(c, dimV);
+            int i = 0;
+            for (; i + 4 <= queries; i += 4) {
+                pv4x1(pT, pOffset + i, pStride, keys, v, vOffset + c, vStride, o, oOffset + i * oStride + c, oStride, m);
+            }
+            for (; i < queries; i++) {
+                pv1x1(pT, pOffset + i, pStride, keys, v, vOffset + c, vStride, o, oOffset + i * oStride + c, m);
+            }
+        }
+    }
+
+    /** 4 queries × 4 value vectors: 16 output accumulators; per key four value loads and four broadcasts. */
+    private static void pv4x4(float[] pT, int p, int pStride, int keys, float[] v, int v0, int vStride,
+                              float[] o, int out, int oStride) {
+        int o1 = out + oStride, o2 = o1 + oStride, o3 = o2 + oStride;
+        FloatVector c00 = FloatVector.fromArray(F, o, out), c01 = FloatVector.fromArray(F, o, out + L);
+        FloatVector c02 = FloatVector.fromArray(F, o, out + 2 * L), c03 = FloatVector.fromArray(F, o, out + 3 * L);
+        FloatVector c10 = FloatVector.fromArray(F, o, o1), c11 = FloatVector.fromArray(F, o, o1 + L);
+        FloatVector c12 = FloatVector.fromArray(F, o, o1 + 2 * L), c13 = FloatVector.fromArray(F, o, o1 + 3 * L);
+        FloatVector c20 = FloatVector.fromArray(F, o, o2), c21 = FloatVector.fromArray(F, o, o2 + L);
+        FloatVector c22 = FloatVector.fromArray(F, o, o2 + 2 * L), c23 = FloatVector.fromArray(F, o, o2 + 3 * L);
+        FloatVector c30 = FloatVector.fromArray(F, o, o3), c31 = FloatVector.fromArray(F, o, o3 + L);
+        FloatVector c32 = FloatVector.fromArray(F, o, o3 + 2 * L), c33 = FloatVector.fromArray(F, o, o3 + 3 * L);
+        for (int j = 0; j < keys; j++) {
+            int vRow = v0 + j * vStride;
+            int pRow = p + j * pStride;
+            FloatVector a0 = FloatVector.fromArray(F, v, vRow);
+            FloatVector a1 = FloatVector.fromArray(F, v, vRow + L);
+            FloatVector a2 = FloatVector.fromArray(F, v, vRow + 2 * L);
+            FloatVector a3 = FloatVector.fromArray(F, v, vRow + 3 * L);
+            FloatVector b = FloatVector.broadcast(F, pT[pRow]);
+            c00 = a0.fma(b, c00);
+            c01 = a1.fma(b, c01);
+            c02 = a2.fma(b, c02);
+            c03 = a3.fma(b, c03);
+            b = FloatVector.broadcast(F, pT[pRow + 1]);
+            c10 = a0.fma(b, c10);
+            c11 = a1.fma(b, c11);
+            c12 = a2.fma(b, c12);
+            c13 = a3.fma(b, c13);
+            b = FloatVector.broadcast(F, pT[pRow + 2]);
+            c20 = a0.fma(b, c20);
+            c21 = a1.fma(b, c21);
+            c22 = a2.fma(b, c22);
+            c23 = a3.fma(b, c23);
+            b = FloatVector.broadcast(F, pT[pRow + 3]);
+            c30 = a0.fma(b, c30);
+            c31 = a1.fma(b, c31);
+            c32 = a2.fma(b, c32);
+            c33 = a3.fma(b, c33);
+        }
+        c00.intoArray(o, out);
+        c01.intoArray(o, out + L);
+        c02.intoArray(o, out + 2 * L);
+        c03.intoArray(o, out + 3 * L);
+        c10.intoArray(o, o1);
+        c11.intoArray(o, o1 + L);
+        c12.intoArray(o, o1 + 2 * L);
+        c13.intoArray(o, o1 + 3 * L);
+        c20.intoArray(o, o2);
+        c21.intoArray(o, o2 + L);
+        c22.intoArray(o, o2 + 2 * L);
+        c23.intoArray(o, o2 + 3 * L);
+        c30.intoArray(o, o3);
+        c31.intoArray(o, o3 + L);
+        c32.intoArray(o, o3 + 2 * L);
+        c33.intoArray(o, o3 + 3 * L);
+    }
+
+    private static void pv1x4(float[] pT, int p, int pStride, int keys, float[] v, int v0, int vStride,
+                              float[] o, int out) {
+        FloatVector c0 = FloatVector.fromArray(F, o, out), c1 = FloatVector.fromArray(F, o, out + L);
+        FloatVector c2 = FloatVector.fromArray(F, o, out + 2 * L), c3 = FloatVector.fromArray(F, o, out + 3 * L);
+        for (int j = 0; j < keys; j++) {
+            int vRow = v0 + j * vStride;
+            FloatVector b = FloatVector.broadcast(F, pT[p + j * pStride]);
+            c0 = FloatVector.fromArray(F, v, vRow).fma(b, c0);
+            c1 = FloatVector.fromArray(F, v, vRow + L).fma(b, c1);
+            c2 = FloatVector.fromArray(F, v, vRow + 2 * L).fma(b, c2);
+            c3 = FloatVector.fromArray(F, v, vRow + 3 * L).fma(b, c3);
+        }
+        c0.intoArray(o, out);
+        c1.intoArray(o, out + L);
+        c2.intoArray(o, out + 2 * L);
+        c3.intoArray(o, out + 3 * L);
+    }
+
+    private static void pv4x1(float[] pT, int p, int pStride, int keys, float[] v, int v0, int vStride,
+                              float[] o, int out, int oStride, VectorMask<Float> m) {
+        int o1 = out + oStride, o2 = o1 + oStride, o3 = o2 + oStride;
+        FloatVector c0 = FloatVector.fromArray(F, o, out, m), c1 = FloatVector.fromArray(F, o, o1, m);
+        FloatVector c2 = FloatVector.fromArray(F, o, o2, m), c3 = FloatVector.fromArray(F, o, o3, m);
+        for (int j = 0; j < keys; j++) {
+            FloatVector a = FloatVector.fromArray(F, v, v0 + j * vStride, m);
+            int pRow = p + j * pStride;
+            c0 = a.fma(FloatVector.broadcast(F, pT[pRow]), c0);
+            c1 = a.fma(FloatVector.broadcast(F, pT[pRow + 1]), c1);
+            c2 = a.fma(FloatVector.broadcast(F, pT[pRow + 2]), c2);
+            c3 = a.fma(FloatVector.broadcast(F, pT[pRow + 3]), c3);
+        }
+        c0.intoArray(o, out, m);
+        c1.intoArray(o, o1, m);
+        c2.intoArray(o, o2, m);
+        c3.intoArray(o, o3, m);
+    }
+
+    private static void pv1x1(float[] pT, int p, int pStride, int keys, float[] v, int v0, int vStride,
+                              float[] o, int out, VectorMask<Float> m) {
+        FloatVector c = FloatVector.fromArray(F, o, out, m);
+        for (int j = 0; j < keys; j++) {
+            c = FloatVector.fromArray(F, v, v0 + j * vStride, m).fma(FloatVector.broadcast(F, pT[p + j * pStride]), c);
+        }
+        c.intoArray(o, out, m);
+    }
+
+    @Override
+    public void columnMax(float[] s, int sOffset, int sStride, int rows, int cols, float[] max, int maxOffset) {
+        int i = 0;
+        // four column vectors at a time: four independent max chains instead of one latency-bound chain
+        for (; i + 4 * L <= cols; i += 4 * L) {
+            int at = maxOffset + i;
+            FloatVector a0 = FloatVector.fromArray(F, max, at), a1 = FloatVector.fromArray(F, max, at + L);
+            FloatVector a2 = FloatVector.fromArray(F, max, at + 2 * L), a3 = FloatVector.fromArray(F, max, at + 3 * L);
+            for (int j = 0; j < rows; j++) {
+                int row = sOffset + j * sStride + i;
+                a0 = a0.max(FloatVector.fromArray(F, s, row));
+                a1 = a1.max(FloatVector.fromArray(F, s, row + L));
+                a2 = a2.max(FloatVector.fromArray(F, s, row + 2 * L));
+                a3 = a3.max(FloatVector.fromArray(F, s, row + 3 * L));
+            }
+            a0.intoArray(max, at);
+            a1.intoArray(max, at + L);
+            a2.intoArray(max, at + 2 * L);
+            a3.intoArray(max, at + 3 * L);
+        }
+        for (; i < cols; i += L) {
+            VectorMask<Float> m = F.indexInRange(i, cols);
+            FloatVector even = FloatVector.fromArray(F, max, maxOffset + i, m);
+            FloatVector odd = even;
+            int j = 0;
+            for (; j + 2 <= rows; j += 2) {
+                even = even.max(FloatVector.fromArray(F, s, sOffset + j * sStride + i, m));
+                odd = odd.max(FloatVector.fromArray(F, s, sOffset + (j + 1) * sStride + i, m));
+            }
+            if (j < rows) {
+                even = even.max(FloatVector.fromArray(F, s, sOffset + j * sStride + i, m));
+            }
+            even.max(odd).intoArray(max, maxOffset + i, m);
+        }
+    }
+
+    @Override
+    public void expColumns(float[] s, int sOffset, int sStride, int rows, int cols,
+                           float[] shift, int shiftOffset, float[] sum, int sumOffset, float[] scoreSum) {
+        int i = 0;
+        for (; i < cols; i += L) {
+            VectorMask<Float> m = F.indexInRange(i, cols);
+            FloatVector shiftV = FloatVector.fromArray(F, shift, shiftOffset + i, m);
+            shiftV = shiftV.blend(0f, shiftV.eq(Float.NEGATIVE_INFINITY));
+            FloatVector acc = FloatVector.zero(F);
+            FloatVector accScore = FloatVector.zero(F);
+            for (int j = 0; j < rows; j++) {
+                int at = sOffset + j * sStride + i;
+                FloatVector x = FloatVector.fromArray(F, s, at, m);
+                FloatVector p = exp(x.sub(shiftV));
+                p.intoArray(s, at, m);
+                acc = acc.add(p);
+                if (scoreSum != null) {
+                    // −∞ scores have p = 0; clamping them keeps 0 · score finite.
+                    accScore = p.fma(x.max(-Float.MAX_VALUE), accScore);
+                }
+            }
+            FloatVector.fromArray(F, sum, sumOffset + i, m).add(acc).intoArray(sum, sumOffset + i, m);
+            if (scoreSum != null) {
+                FloatVector.fromArray(F, scoreSum, sumOffset + i, m).add(accScore).intoArray(scoreSum, sumOffset + i, m);
+            }
+        }
+    }
+
+    @Override
+    public void maskOutsideIntervals(float[] s, int sOffset, int sStride, int rows, int cols, int firstKey,
+                                     int[] from, int[] to, int boundsOffset) {
+        for (int i = 0; i < cols; i += L) {
+            VectorMask<Float> m = F.indexInRange(i, cols);
+            VectorMask<Integer> mi = I.indexInRange(i, cols);
+            IntVector lo = IntVector.fromArray(I, from, boundsOffset + i, mi);
+            IntVector hi = IntVector.fromArray(I, to, boundsOffset + i, mi);
+            for (int j = 0; j < rows; j++) {
+                int key = firstKey + j;
+                VectorMask<Float> outside = lo.compare(VectorOperators.GT, key)
+                        .or(hi.compare(VectorOperators.LE, key)).cast(F);
+                int at = sOffset + j * sStride + i;
+                FloatVector.fromArray(F, s, at, m).blend(Float.NEGATIVE_INFINITY, outside).intoArray(s, at, m);
+            }
+        }
+    }
+
+    @Override
+    public void scaleRows(float[] o, int oOffset, int oStride, int rows, int cols, float[] factor, int factorOffset) {
+        for (int r = 0; r < rows; r++) {
+            float f = factor[factorOffset + r];
+            if (f != 1f) {
+                scale(o, oOffset + r * oStride, cols, f);
+            }
+        }
+    }
+
+    @Override
+    public void transposeScaled(float[] src, int srcOffset, int srcStride, int rows, int cols,
+                                float[] dst, int dstOffset, int dstStride, float scale) {
+        // A gather-free transpose: rows of the source are read contiguously, columns of the destination written
+        // with a stride. Used once per query block (rows × cols ≪ the block's work), so scalar is enough.
+        for (int r = 0; r < rows; r++) {
+            int srcRow = srcOffset + r * srcStride;
+            for (int c = 0; c < cols; c++) {
+                dst[dstOffset + c * dstStride + r] = scale * src[srcRow + c];
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- row tiles
+
+    @Override
+    public void scoresRows(float[] q, int qOffset, int qStride, int queries,
+                           float[] k, int kOffset, int kStride, int keys, int dim,
+                           float[] s, int sOffset, int sStride) {
+        int r = 0;
+        for (; r + 4 <= queries; r += 4) {
+            int q0 = qOffset + r * qStride;
+            int out = sOffset + r * sStride;
+            int j = 0;
+            for (; j + 2 <= keys; j += 2) {
+                dots4x2(q, q0, qStride, k, kOffset + j * kStride, kStride, dim, s, out + j, sStride);
+            }
+            for (; j < keys; j++) {
+                int kRow = kOffset + j * kStride;
+                for (int x = 0; x < 4; x++) {
+                    s[out + x * sStride + j] = dot(q, q0 + x * qStride, k, kRow, dim);
+                }
+            }
+        }
+        for (; r < queries; r++) {
+            int q0 = qOffset + r * qStride;
+            int out = sOffset + r * sStride;
+            for (int j = 0; j < keys; j++) {
+                s[out + j] = dot(q, q0, k, kOffset + j * kStride, dim);
+            }
+        }
+    }
+
+    /** Four queries against two keys: eight independent accumulators, each key row loaded once per chunk. */
+    private static void dots4x2(float[] q, int q0, int qStride, float[] k, int k0, int kStride, int dim,
+                                float[] s, int out, int sStride) {
+        FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
+        FloatVector b0 = FloatVector.zero(F), b1 = FloatVector.zero(F), b2 = FloatVector.zero(F), b3 = FloatVector.zero(F);
+        int q1 = q0 + qStride, q2 = q1 + qStride, q3 = q2 + qStride;
+        int k1 = k0 + kStride;
+        for (int t = 0; t < dim; t += L) {
+            VectorMask<Float> m = F.indexInRange(t, dim);
+            FloatVector x = FloatVector.fromArray(F, k, k0 + t, m);
+            FloatVector y = FloatVector.fromArray(F, k, k1 + t, m);
+            FloatVector u = FloatVector.fromArray(F, q, q0 + t, m);
+            a0 = u.fma(x, a0);
+            b0 = u.fma(y, b0);
+            u = FloatVector.fromArray(F, q, q1 + t, m);
+            a1 = u.fma(x, a1);
+            b1 = u.fma(y, b1);
+            u = FloatVector.fromArray(F, q, q2 + t, m);
+            a2 = u.fma(x, a2);
+            b2 = u.fma(y, b2);
+            u = FloatVector.fromArray(F, q, q3 + t, m);
+            a3 = u.fma(x, a3);
+            b3 = u.fma(y, b3);
+        }
+        s[out] = a0.reduceLanes(VectorOperators.ADD);
+        s[out + 1] = b0.reduceLanes(VectorOperators.ADD);
+        s[out + sStride] = a1.reduceLanes(VectorOperators.ADD);
+        s[out + sStride + 1] = b1.reduceLanes(VectorOperators.ADD);
+        s[out + 2 * sStride] = a2.reduceLanes(VectorOperators.ADD);
+        s[out + 2 * sStride + 1] = b2.reduceLanes(VectorOperators.ADD);
+        s[out + 3 * sStride] = a3.reduceLanes(VectorOperators.ADD);
+        s[out + 3 * sStride + 1] = b3.reduceLanes(VectorOperators.ADD);
+    }
+
+    @Override
+    public void accumulateRows(float[] p, int pOffset, int pStride, int queries, int keys,
+                               float[] v, int vOffset, int vStride, int dimV,
+                               float[] o, int oOffset, int oStride) {
+        for (int c = 0; c < dimV; c += 4 * L) {
+            VectorMask<Float> m0 = F.indexInRange(c, dimV);
+            VectorMask<Float> m1 = F.indexInRange(c + L, dimV);
+            VectorMask<Float> m2 = F.indexInRange(c + 2 * L, dimV);
+            VectorMask<Float> m3 = F.indexInRange(c + 3 * L, dimV);
+            int r = 0;
+            for (; r + 2 <= queries; r += 2) {
+                pvRows2x4(p, pOffset + r * pStride, pStride, keys, v, vOffset + c, vStride,
+                        o, oOffset + r * oStride + c, oStride, m0, m1, m2, m3);
+            }
+            if (r < queries) {
+                pvRows1x4(p, pOffset + r * pStride, keys, v, vOffset + c, vStride, o, oOffset + r * oStride + c,
+                        m0, m1, m2, m3);
+            }
+        }
+    }
+
+    private static void pvRows2x4(float[] p, int p0, int pStride, int keys, float[] v, int v0, int vStride,
+                                  float[] o, int out, int oStride,
+                                  VectorMask<Float> m0, VectorMask<Float> m1, VectorMask<Float> m2, VectorMask<Float> m3) {
+        int out1 = out + oStride;
+        int p1 = p0 + pStride;
+        FloatVector c00 = FloatVector.fromArray(F, o, out, m0), c01 = FloatVector.fromArray(F, o, out + L, m1);
+        FloatVector c02 = FloatVector.fromArray(F, o, out + 2 * L, m2), c03 = FloatVector.fromArray(F, o, out + 3 * L, m3);
+        FloatVector c10 = FloatVector.fromArray(F, o, out1, m0), c11 = FloatVector.fromArray(F, o, out1 + L, m1);
+        FloatVector c12 = FloatVector.fromArray(F, o, out1 + 2 * L, m2), c13 = FloatVector.fromArray(F, o, out1 + 3 * L, m3);
+        for (int j = 0; j < keys; j++) {
+            int vRow = v0 + j * vStride;
+            FloatVector x0 = FloatVector.fromArray(F, v, vRow, m0);
+            FloatVector x1 = FloatVector.fromArray(F, v, vRow + L, m1);
+            FloatVector x2 = FloatVector.fromArray(F, v, vRow + 2 * L, m2);
+            FloatVector x3 = FloatVector.fromArray(F, v, vRow + 3 * L, m3);
+            FloatVector b = FloatVector.broadcast(F, p[p0 + j]);
+            c00 = x0.fma(b, c00);
+            c01 = x1.fma(b, c01);
+            c02 = x2.fma(b, c02);
+            c03 = x3.fma(b, c03);
+            b = FloatVector.broadcast(F, p[p1 + j]);
+            c10 = x0.fma(b, c10);
+            c11 = x1.fma(b, c11);
+            c12 = x2.fma(b, c12);
+            c13 = x3.fma(b, c13);
+        }
+        c00.intoArray(o, out, m0);
+        c01.intoArray(o, out + L, m1);
+        c02.intoArray(o, out + 2 * L, m2);
+        c03.intoArray(o, out + 3 * L, m3);
+        c10.intoArray(o, out1, m0);
+        c11.intoArray(o, out1 + L, m1);
+        c12.intoArray(o, out1 + 2 * L, m2);
+        c13.intoArray(o, out1 + 3 * L, m3);
+    }
+
+    private static void pvRows1x4(float[] p, int p0, int keys, float[] v, int v0, int vStride, float[] o, int out,
+                                  VectorMask<Float> m0, VectorMask<Float> m1, VectorMask<Float> m2, VectorMask<Float> m3) {
+        FloatVector c0 = FloatVector.fromArray(F, o, out, m0), c1 = FloatVector.fromArray(F, o, out + L, m1);
+        FloatVector c2 = FloatVector.fromArray(F, o, out + 2 * L, m2), c3 = FloatVector.fromArray(F, o, out + 3 * L, m3);
+        for (int j = 0; j < keys; j++) {
+            int vRow = v0 + j * vStride;
+            FloatVector b = FloatVector.broadcast(F, p[p0 + j]);
+            c0 = FloatVector.fromArray(F, v, vRow, m0).fma(b, c0);
+            c1 = FloatVector.fromArray(F, v, vRow + L, m1).fma(b, c1);
+            c2 = FloatVector.fromArray(F, v, vRow + 2 * L, m2).fma(b, c2);
+            c3 = FloatVector.fromArray(F, v, vRow + 3 * L, m3).fma(b, c3);
+        }
+        c0.intoArray(o, out, m0);
+        c1.intoArray(o, out + L, m1);
+        c2.intoArray(o, out + 2 * L, m2);
+        c3.intoArray(o, out + 3 * L, m3);
+    }
+}

@@ -1,0 +1,206 @@
+package io.attn4j.simd;
+
+/**
+ * The reference implementation of {@link VectorOps}: plain loops in the order the contracts are written, always
+ * available, and what {@code -Dattn4j.simd=scalar} selects. Exponentials use {@link Math#exp}.
+ */
+public final class ScalarVectorOps implements VectorOps {
+
+    @Override
+    public String name() {
+        return "scalar";
+    }
+
+    @Override
+    public int lanes() {
+        return 1;
+    }
+
+    @Override
+    public float dot(float[] a, int aOffset, float[] b, int bOffset, int n) {
+        float sum = 0f;
+        for (int i = 0; i < n; i++) {
+            sum += a[aOffset + i] * b[bOffset + i];
+        }
+        return sum;
+    }
+
+    @Override
+    public void axpy(float alpha, float[] x, int xOffset, float[] y, int yOffset, int n) {
+        for (int i = 0; i < n; i++) {
+            y[yOffset + i] += alpha * x[xOffset + i];
+        }
+    }
+
+    @Override
+    public void scale(float[] x, int offset, int n, float alpha) {
+        for (int i = 0; i < n; i++) {
+            x[offset + i] *= alpha;
+        }
+    }
+
+    @Override
+    public float max(float[] x, int offset, int n) {
+        float m = Float.NEGATIVE_INFINITY;
+        for (int i = 0; i < n; i++) {
+            m = Math.max(m, x[offset + i]);
+        }
+        return m;
+    }
+
+    @Override
+    public float expShiftSum(float[] x, int offset, int n, float shift) {
+        if (shift == Float.NEGATIVE_INFINITY) {
+            java.util.Arrays.fill(x, offset, offset + n, 0f);
+            return 0f;
+        }
+        float sum = 0f;
+        for (int i = 0; i < n; i++) {
+            float p = (float) Math.exp(x[offset + i] - shift);
+            x[offset + i] = p;
+            sum += p;
+        }
+        return sum;
+    }
+
+    @Override
+    public float expShiftedSum(float[] x, int offset, int n, float[] shift, int shiftOffset) {
+        float sum = 0f;
+        for (int i = 0; i < n; i++) {
+            sum += (float) Math.exp(x[offset + i] - shift[shiftOffset + i]);
+        }
+        return sum;
+    }
+
+    @Override
+    public void softcap(float[] x, int offset, int n, float cap) {
+        for (int i = 0; i < n; i++) {
+            x[offset + i] = cap * (float) Math.tanh(x[offset + i] / cap);
+        }
+    }
+
+    @Override
+    public void subtractDistance(float[] x, int offset, int n, int start, float slope) {
+        for (int i = 0; i < n; i++) {
+            x[offset + i] -= slope * Math.abs(start + i);
+        }
+    }
+
+    @Override
+    public void scoresTransposed(float[] qT, int qTOffset, int qTStride, int queries,
+                                 float[] k, int kOffset, int kStride, int keys, int dim,
+                                 float[] s, int sOffset, int sStride) {
+        for (int j = 0; j < keys; j++) {
+            int kRow = kOffset + j * kStride;
+            int sRow = sOffset + j * sStride;
+            for (int i = 0; i < queries; i++) {
+                float sum = 0f;
+                for (int t = 0; t < dim; t++) {
+                    sum += k[kRow + t] * qT[qTOffset + t * qTStride + i];
+                }
+                s[sRow + i] = sum;
+            }
+        }
+    }
+
+    @Override
+    public void accumulateTransposed(float[] pT, int pOffset, int pStride, int queries, int keys,
+                                     float[] v, int vOffset, int vStride, int dimV,
+                                     float[] o, int oOffset, int oStride) {
+        for (int i = 0; i < queries; i++) {
+            int oRow = oOffset + i * oStride;
+            for (int j = 0; j < keys; j++) {
+                float p = pT[pOffset + j * pStride + i];
+                int vRow = vOffset + j * vStride;
+                for (int c = 0; c < dimV; c++) {
+                    o[oRow + c] += p * v[vRow + c];
+                }
+            }
+        }
+    }
+
+    @Override
+    public void columnMax(float[] s, int sOffset, int sStride, int rows, int cols, float[] max, int maxOffset) {
+        for (int j = 0; j < rows; j++) {
+            int row = sOffset + j * sStride;
+            for (int i = 0; i < cols; i++) {
+                max[maxOffset + i] = Math.max(max[maxOffset + i], s[row + i]);
+            }
+        }
+    }
+
+    @Override
+    public void expColumns(float[] s, int sOffset, int sStride, int rows, int cols,
+                           float[] shift, int shiftOffset, float[] sum, int sumOffset, float[] scoreSum) {
+        for (int j = 0; j < rows; j++) {
+            int row = sOffset + j * sStride;
+            for (int i = 0; i < cols; i++) {
+                float m = shift[shiftOffset + i];
+                float score = s[row + i];
+                float p = m == Float.NEGATIVE_INFINITY ? 0f : (float) Math.exp(score - m);
+                s[row + i] = p;
+                sum[sumOffset + i] += p;
+                if (scoreSum != null && p != 0f) {
+                    scoreSum[sumOffset + i] += p * score;
+                }
+            }
+        }
+    }
+
+    @Override
+    public void maskOutsideIntervals(float[] s, int sOffset, int sStride, int rows, int cols, int firstKey,
+                                     int[] from, int[] to, int boundsOffset) {
+        for (int j = 0; j < rows; j++) {
+            int key = firstKey + j;
+            int row = sOffset + j * sStride;
+            for (int i = 0; i < cols; i++) {
+                if (key < from[boundsOffset + i] || key >= to[boundsOffset + i]) {
+                    s[row + i] = Float.NEGATIVE_INFINITY;
+                }
+            }
+        }
+    }
+
+    @Override
+    public void scaleRows(float[] o, int oOffset, int oStride, int rows, int cols, float[] factor, int factorOffset) {
+        for (int r = 0; r < rows; r++) {
+            float f = factor[factorOffset + r];
+            int row = oOffset + r * oStride;
+            for (int c = 0; c < cols; c++) {
+                o[row + c] *= f;
+            }
+        }
+    }
+
+    @Override
+    public void transposeScaled(float[] src, int srcOffset, int srcStride, int rows, int cols,
+                                float[] dst, int dstOffset, int dstStride, float scale) {
+        for (int r = 0; r < rows; r++) {
+            for (int c = 0; c < cols; c++) {
+                dst[dstOffset + c * dstStride + r] = scale * src[srcOffset + r * srcStride + c];
+            }
+        }
+    }
+
+    @Override
+    public void scoresRows(float[] q, int qOffset, int qStride, int queries,
+                           float[] k, int kOffset, int kStride, int keys, int dim,
+                           float[] s, int sOffset, int sStride) {
+        for (int r = 0; r < queries; r++) {
+            for (int j = 0; j < keys; j++) {
+                s[sOffset + r * sStride + j] = dot(q, qOffset + r * qStride, k, kOffset + j * kStride, dim);
+            }
+        }
+    }
+
+    @Override
+    public void accumulateRows(float[] p, int pOffset, int pStride, int queries, int keys,
+                               float[] v, int vOffset, int vStride, int dimV,
+                               float[] o, int oOffset, int oStride) {
+        for (int r = 0; r < queries; r++) {
+            for (int j = 0; j < keys; j++) {
+                axpy(p[pOffset + r * pStride + j], v, vOffset + j * vStride, o, oOffset + r * oStride, dimV);
+            }
+        }
+    }
+}

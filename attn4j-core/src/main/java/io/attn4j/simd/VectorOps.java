@@ -1,0 +1,116 @@
+package io.attn4j.simd;
+
+/**
+ * The hot loops of attn4j's kernels, behind one interface so that a scalar reference and a SIMD implementation can
+ * be swapped and checked against each other (the split of Lucene's {@code VectorUtilSupport}).
+ *
+ * <p>{@link ScalarVectorOps} is always present and is the reference; {@code PanamaVectorOps} implements the same
+ * contracts with the incubating Vector API and is chosen by {@link VectorOpsProvider}. Every method works on
+ * {@code float[]} with explicit offsets and strides; none allocates. Results of the two implementations differ
+ * only by float rounding (summation order, fused multiply-add, the SIMD exponential's last-bit error).
+ *
+ * <p>Two tile layouts appear below. <em>Transposed</em> tiles hold scores with one row per key and one column per
+ * query, {@code s[sOffset + key * sStride + query]}, so that the softmax statistics of each query (a column) are
+ * computed lane-parallel; <em>row</em> tiles hold one row per query, {@code s[sOffset + query * sStride + key]}.
+ */
+public interface VectorOps {
+
+    /** A short name for logs and benchmark output: {@code "scalar"} or {@code "panama-512"}. */
+    String name();
+
+    /** Floats per SIMD register (1 for the scalar implementation). */
+    int lanes();
+
+    // ---------------------------------------------------------------- level 1
+
+    /** {@code Σ_i a[aOffset+i] · b[bOffset+i]} for {@code i < n}. */
+    float dot(float[] a, int aOffset, float[] b, int bOffset, int n);
+
+    /** {@code y[yOffset+i] += alpha · x[xOffset+i]} for {@code i < n}. */
+    void axpy(float alpha, float[] x, int xOffset, float[] y, int yOffset, int n);
+
+    /** {@code x[offset+i] *= alpha} for {@code i < n}. */
+    void scale(float[] x, int offset, int n, float alpha);
+
+    /** {@code max_i x[offset+i]}, or negative infinity when {@code n == 0}. */
+    float max(float[] x, int offset, int n);
+
+    /**
+     * {@code x[offset+i] = exp(x[offset+i] − shift)} for {@code i < n}, returning the sum of the new values. A
+     * {@code shift} of negative infinity means every element is masked: all become 0 and 0 is returned.
+     */
+    float expShiftSum(float[] x, int offset, int n, float shift);
+
+    /** {@code Σ_i exp(x[offset+i] − shift[shiftOffset+i])} for {@code i < n}; the inputs are not changed. */
+    float expShiftedSum(float[] x, int offset, int n, float[] shift, int shiftOffset);
+
+    /** {@code x[offset+i] = cap · tanh(x[offset+i] / cap)}: logit soft-capping. */
+    void softcap(float[] x, int offset, int n, float cap);
+
+    /** {@code x[offset+i] −= slope · |start + i|}: a linear distance penalty (ALiBi) along a run of positions. */
+    void subtractDistance(float[] x, int offset, int n, int start, float slope);
+
+    // ---------------------------------------------------------------- transposed tiles (key rows, query columns)
+
+    /**
+     * Scores of {@code keys} keys against {@code queries} queries:
+     * {@code s[sOffset + j·sStride + i] = Σ_t k[kOffset + j·kStride + t] · qT[qTOffset + t·qTStride + i]}
+     * for {@code j < keys, i < queries, t < dim}. The queries arrive transposed ({@code qT[t][i]}), the keys as
+     * rows, so no transpose of K is ever made.
+     */
+    void scoresTransposed(float[] qT, int qTOffset, int qTStride, int queries,
+                          float[] k, int kOffset, int kStride, int keys, int dim,
+                          float[] s, int sOffset, int sStride);
+
+    /**
+     * {@code o[oOffset + i·oStride + c] += Σ_j pT[pOffset + j·pStride + i] · v[vOffset + j·vStride + c]} for
+     * {@code i < queries, c < dimV, j < keys}: the probability-weighted value sum of a transposed tile.
+     */
+    void accumulateTransposed(float[] pT, int pOffset, int pStride, int queries, int keys,
+                              float[] v, int vOffset, int vStride, int dimV,
+                              float[] o, int oOffset, int oStride);
+
+    /** {@code max[maxOffset + i] = max(max[maxOffset+i], max_j s[sOffset + j·sStride + i])}. */
+    void columnMax(float[] s, int sOffset, int sStride, int rows, int cols, float[] max, int maxOffset);
+
+    /**
+     * Exponentiates a transposed tile against per-column shifts and accumulates the column sums:
+     * {@code p = exp(s[j][i] − shift[i])} (0 where {@code shift[i]} is negative infinity) replaces {@code s[j][i]},
+     * and {@code sum[i] += Σ_j p}. When {@code scoreSum} is not {@code null}, also
+     * {@code scoreSum[i] += Σ_j p · s[j][i]} over the keys with finite scores (for the entropy observer).
+     */
+    void expColumns(float[] s, int sOffset, int sStride, int rows, int cols,
+                    float[] shift, int shiftOffset, float[] sum, int sumOffset, float[] scoreSum);
+
+    /**
+     * Masks a transposed tile to per-query key intervals: {@code s[j][i] = −∞} unless
+     * {@code from[boundsOffset+i] <= firstKey + j < to[boundsOffset+i]}.
+     */
+    void maskOutsideIntervals(float[] s, int sOffset, int sStride, int rows, int cols, int firstKey,
+                              int[] from, int[] to, int boundsOffset);
+
+    /** {@code o[oOffset + r·oStride + c] *= factor[factorOffset + r]} for {@code r < rows, c < cols}. */
+    void scaleRows(float[] o, int oOffset, int oStride, int rows, int cols, float[] factor, int factorOffset);
+
+    /** {@code dst[dstOffset + c·dstStride + r] = scale · src[srcOffset + r·srcStride + c]}. */
+    void transposeScaled(float[] src, int srcOffset, int srcStride, int rows, int cols,
+                         float[] dst, int dstOffset, int dstStride, float scale);
+
+    // ---------------------------------------------------------------- row tiles (query rows, key columns)
+
+    /**
+     * {@code s[sOffset + r·sStride + j] = Σ_t q[qOffset + r·qStride + t] · k[kOffset + j·kStride + t]} for
+     * {@code r < queries, j < keys, t < dim}: a few queries against many keys (decode).
+     */
+    void scoresRows(float[] q, int qOffset, int qStride, int queries,
+                    float[] k, int kOffset, int kStride, int keys, int dim,
+                    float[] s, int sOffset, int sStride);
+
+    /**
+     * {@code o[oOffset + r·oStride + c] += Σ_j p[pOffset + r·pStride + j] · v[vOffset + j·vStride + c]} for
+     * {@code r < queries, c < dimV, j < keys}.
+     */
+    void accumulateRows(float[] p, int pOffset, int pStride, int queries, int keys,
+                        float[] v, int vOffset, int vStride, int dimV,
+                        float[] o, int oOffset, int oStride);
+}
