@@ -266,8 +266,9 @@ public final class FlashAttention implements AttentionMechanism {
         for (int i = 0; i < nq; i++) {
             int outRow = out.at(b, q0 + i, h);
             int stat = (b * heads + h) * lq + q0 + i;
-            float rowLse = l[i] > 0 ? m[i] + (float) Math.log(l[i]) : Float.NEGATIVE_INFINITY;
-            if (l[i] > 0) {
+            // l == 0: no visible key. A NaN l (only possible with checkFinite(false) and a NaN input) propagates.
+            float rowLse = l[i] != 0 ? m[i] + (float) Math.log(l[i]) : Float.NEGATIVE_INFINITY;
+            if (l[i] != 0) {
                 System.arraycopy(o, i * dv, out.data(), outRow, dv);
                 ops.scale(out.data(), outRow, dv, 1f / l[i]);
             } else {
@@ -278,7 +279,7 @@ public final class FlashAttention implements AttentionMechanism {
             }
             if (entropy != null) {
                 // H = lse − E_p[s], E_p[s] = Σ e^(s−m) s / l
-                entropy.array()[stat] = l[i] > 0 ? Math.max(0f, rowLse - scoreSum[i] / l[i]) : 0f;
+                entropy.array()[stat] = l[i] != 0 ? Math.max(0f, rowLse - scoreSum[i] / l[i]) : 0f;
             }
             if (topK > 0) {
                 writeTopKeys(top, stat, i * topK, topCount[i], topScores, topKeys, rowLse);

@@ -268,7 +268,7 @@ public final class LeanDecode implements AttentionMechanism {
         }
         for (int r = 0; r < rows; r++) {
             int at = outOffset + r * dv;
-            if (l[r] > 0) {
+            if (l[r] != 0) { // 0: no visible key; NaN (unchecked NaN input) propagates
                 float inverse = 1f / l[r];
                 for (int c = 0; c < dv; c++) {
                     partialOut[at + c] = o[r * dv + c] * inverse;
