@@ -13,7 +13,9 @@ import jdk.incubator.vector.VectorSpecies;
  * reflectively, so the rest of the library links without the module. Tile kernels are register-blocked the way a
  * GEMM micro-kernel is: {@link #scoresTransposed} keeps a 4-key × 4-vector block of scores in 16 registers and
  * streams the transposed queries, broadcasting one key element at a time; {@link #accumulateTransposed} keeps a
- * 4-query × 4-vector block of the output and streams value rows. Column tails use masked loads and stores.
+ * 4-query × 4-vector block of the output and streams value rows. Every loop runs full vectors without masks and
+ * finishes with at most one masked vector: C2 does not always intrinsify masked accesses (near the end of an array
+ * they take a slow path), and a failed intrinsic boxes every vector it touches, so masks stay out of hot loops.
  *
  * <p>The exponential is computed here rather than with {@code VectorOperators.EXP}, so its cost and accuracy are the
  * same on every platform: Cody–Waite range reduction {@code x = n·ln 2 + f} with {@code |f| <= ln2/2}, the Cephes
@@ -119,7 +121,11 @@ final class PanamaVectorOps implements VectorOps {
 
     @Override
     public void scale(float[] x, int offset, int n, float alpha) {
-        for (int i = 0; i < n; i += L) {
+        int i = 0;
+        for (; i + L <= n; i += L) {
+            FloatVector.fromArray(F, x, offset + i).mul(alpha).intoArray(x, offset + i);
+        }
+        if (i < n) {
             VectorMask<Float> m = F.indexInRange(i, n);
             FloatVector.fromArray(F, x, offset + i, m).mul(alpha).intoArray(x, offset + i, m);
         }
@@ -181,7 +187,12 @@ final class PanamaVectorOps implements VectorOps {
     @Override
     public void softcap(float[] x, int offset, int n, float cap) {
         float inverse = 1f / cap;
-        for (int i = 0; i < n; i += L) {
+        int i = 0;
+        for (; i + L <= n; i += L) {
+            FloatVector.fromArray(F, x, offset + i).mul(inverse).lanewise(VectorOperators.TANH).mul(cap)
+                    .intoArray(x, offset + i);
+        }
+        if (i < n) {
             VectorMask<Float> m = F.indexInRange(i, n);
             FloatVector.fromArray(F, x, offset + i, m).mul(inverse).lanewise(VectorOperators.TANH).mul(cap)
                     .intoArray(x, offset + i, m);
@@ -191,7 +202,12 @@ final class PanamaVectorOps implements VectorOps {
     @Override
     public void subtractDistance(float[] x, int offset, int n, int start, float slope) {
         FloatVector iota = FloatVector.fromArray(F, IOTA, 0);
-        for (int i = 0; i < n; i += L) {
+        int i = 0;
+        for (; i + L <= n; i += L) {
+            FloatVector distance = iota.add((float) (start + i)).abs();
+            FloatVector.fromArray(F, x, offset + i).sub(distance.mul(slope)).intoArray(x, offset + i);
+        }
+        if (i < n) {
             VectorMask<Float> m = F.indexInRange(i, n);
             FloatVector distance = iota.add((float) (start + i)).abs();
             FloatVector.fromArray(F, x, offset + i, m).sub(distance.mul(slope)).intoArray(x, offset + i, m);
@@ -201,9 +217,10 @@ final class PanamaVectorOps implements VectorOps {
     // ---------------------------------------------------------------- transposed tiles
 
     /**
-     * Head dimensions are summed in chunks of this many terms, each chunk in fresh registers and then added to the
-     * stored partial scores: the rounding error of a long FMA chain grows with its length, and chunking keeps it at
-     * the level of a 64-term sum for any head dimension (at D = 256 it halves the error of one chain).
+     * Head dimensions are summed in chunks of this many terms, each chunk in fresh registers that are then added to
+     * the running sums: the rounding error of one long FMA chain grows with its length, and chunking keeps it at the
+     * level of a 64-term sum for any head dimension (at D = 256 it halves the error of a single chain). The running
+     * sums live outside the inner loop, so they cost registers only between chunks.
      */
     private static final int DIM_CHUNK = 64;
 
@@ -211,142 +228,176 @@ final class PanamaVectorOps implements VectorOps {
     public void scoresTransposed(float[] qT, int qTOffset, int qTStride, int queries,
                                  float[] k, int kOffset, int kStride, int keys, int dim,
                                  float[] s, int sOffset, int sStride) {
-        for (int t0 = 0; t0 < dim; t0 += DIM_CHUNK) {
-            int t1 = Math.min(dim, t0 + DIM_CHUNK);
-            boolean add = t0 > 0;
-            int i = 0;
-            for (; i + 4 * L <= queries; i += 4 * L) {
-                int j = 0;
-                for (; j + 4 <= keys; j += 4) {
-                    qk4x4(qT, qTOffset + i, qTStride, k, kOffset + j * kStride, kStride, t0, t1, s,
-                            sOffset + j * sStride + i, sStride, add);
-                }
-                for (; j < keys; j++) {
-                    qk1x4(qT, qTOffset + i, qTStride, k, kOffset + j * kStride, t0, t1, s, sOffset + j * sStride + i,
-                            add);
-                }
+        int i = 0;
+        for (; i + 4 * L <= queries; i += 4 * L) {
+            int j = 0;
+            for (; j + 4 <= keys; j += 4) {
+                qk4x4(qT, qTOffset + i, qTStride, k, kOffset + j * kStride, kStride, dim, s, sOffset + j * sStride + i,
+                        sStride);
             }
-            for (; i < queries; i += L) {
-                VectorMask<Float> m = F.indexInRange(i, queries);
-                int j = 0;
-                for (; j + 4 <= keys; j += 4) {
-                    qk4x1(qT, qTOffset + i, qTStride, k, kOffset + j * kStride, kStride, t0, t1, s,
-                            sOffset + j * sStride + i, sStride, m, add);
-                }
-                for (; j < keys; j++) {
-                    qk1x1(qT, qTOffset + i, qTStride, k, kOffset + j * kStride, t0, t1, s, sOffset + j * sStride + i,
-                            m, add);
-                }
+            for (; j < keys; j++) {
+                qk1x4(qT, qTOffset + i, qTStride, k, kOffset + j * kStride, dim, s, sOffset + j * sStride + i);
+            }
+        }
+        for (; i < queries; i += L) {
+            int j = 0;
+            for (; j + 4 <= keys; j += 4) {
+                qk4x1(qT, qTOffset + i, qTStride, k, kOffset + j * kStride, kStride, dim, s, sOffset + j * sStride + i,
+                        sStride, i, queries);
+            }
+            for (; j < keys; j++) {
+                qk1x1(qT, qTOffset + i, qTStride, k, kOffset + j * kStride, dim, s, sOffset + j * sStride + i, i,
+                        queries);
             }
         }
     }
 
-    /** Stores {@code c} at {@code out}, or adds it to what is there. */
-    private static void put(FloatVector c, float[] s, int out, boolean add) {
-        (add ? c.add(FloatVector.fromArray(F, s, out)) : c).intoArray(s, out);
-    }
-
-    private static void put(FloatVector c, float[] s, int out, VectorMask<Float> m, boolean add) {
-        (add ? c.add(FloatVector.fromArray(F, s, out, m)) : c).intoArray(s, out, m);
-    }
-
     /** 4 keys × 4 query vectors: 16 accumulators, one broadcast key element and four query loads per step. */
-    private static void qk4x4(float[] qT, int q, int qStride, float[] k, int k0, int kStride, int t0, int t1,
-                              float[] s, int out, int sStride, boolean add) {
+    private static void qk4x4(float[] qT, int q, int qStride, float[] k, int k0, int kStride, int dim,
+                              float[] s, int out, int sStride) {
         FloatVector c00 = FloatVector.zero(F), c01 = FloatVector.zero(F), c02 = FloatVector.zero(F), c03 = FloatVector.zero(F);
         FloatVector c10 = FloatVector.zero(F), c11 = FloatVector.zero(F), c12 = FloatVector.zero(F), c13 = FloatVector.zero(F);
         FloatVector c20 = FloatVector.zero(F), c21 = FloatVector.zero(F), c22 = FloatVector.zero(F), c23 = FloatVector.zero(F);
         FloatVector c30 = FloatVector.zero(F), c31 = FloatVector.zero(F), c32 = FloatVector.zero(F), c33 = FloatVector.zero(F);
         int k1 = k0 + kStride, k2 = k1 + kStride, k3 = k2 + kStride;
-        for (int t = t0; t < t1; t++) {
-            int row = q + t * qStride;
-            FloatVector a0 = FloatVector.fromArray(F, qT, row);
-            FloatVector a1 = FloatVector.fromArray(F, qT, row + L);
-            FloatVector a2 = FloatVector.fromArray(F, qT, row + 2 * L);
-            FloatVector a3 = FloatVector.fromArray(F, qT, row + 3 * L);
-            FloatVector b = FloatVector.broadcast(F, k[k0 + t]);
-            c00 = a0.fma(b, c00);
-            c01 = a1.fma(b, c01);
-            c02 = a2.fma(b, c02);
-            c03 = a3.fma(b, c03);
-            b = FloatVector.broadcast(F, k[k1 + t]);
-            c10 = a0.fma(b, c10);
-            c11 = a1.fma(b, c11);
-            c12 = a2.fma(b, c12);
-            c13 = a3.fma(b, c13);
-            b = FloatVector.broadcast(F, k[k2 + t]);
-            c20 = a0.fma(b, c20);
-            c21 = a1.fma(b, c21);
-            c22 = a2.fma(b, c22);
-            c23 = a3.fma(b, c23);
-            b = FloatVector.broadcast(F, k[k3 + t]);
-            c30 = a0.fma(b, c30);
-            c31 = a1.fma(b, c31);
-            c32 = a2.fma(b, c32);
-            c33 = a3.fma(b, c33);
+        for (int t0 = 0; t0 < dim; t0 += DIM_CHUNK) {
+            int t1 = Math.min(dim, t0 + DIM_CHUNK);
+            FloatVector d00 = FloatVector.zero(F), d01 = FloatVector.zero(F), d02 = FloatVector.zero(F), d03 = FloatVector.zero(F);
+            FloatVector d10 = FloatVector.zero(F), d11 = FloatVector.zero(F), d12 = FloatVector.zero(F), d13 = FloatVector.zero(F);
+            FloatVector d20 = FloatVector.zero(F), d21 = FloatVector.zero(F), d22 = FloatVector.zero(F), d23 = FloatVector.zero(F);
+            FloatVector d30 = FloatVector.zero(F), d31 = FloatVector.zero(F), d32 = FloatVector.zero(F), d33 = FloatVector.zero(F);
+            for (int t = t0; t < t1; t++) {
+                int row = q + t * qStride;
+                FloatVector a0 = FloatVector.fromArray(F, qT, row);
+                FloatVector a1 = FloatVector.fromArray(F, qT, row + L);
+                FloatVector a2 = FloatVector.fromArray(F, qT, row + 2 * L);
+                FloatVector a3 = FloatVector.fromArray(F, qT, row + 3 * L);
+                FloatVector b = FloatVector.broadcast(F, k[k0 + t]);
+                d00 = a0.fma(b, d00);
+                d01 = a1.fma(b, d01);
+                d02 = a2.fma(b, d02);
+                d03 = a3.fma(b, d03);
+                b = FloatVector.broadcast(F, k[k1 + t]);
+                d10 = a0.fma(b, d10);
+                d11 = a1.fma(b, d11);
+                d12 = a2.fma(b, d12);
+                d13 = a3.fma(b, d13);
+                b = FloatVector.broadcast(F, k[k2 + t]);
+                d20 = a0.fma(b, d20);
+                d21 = a1.fma(b, d21);
+                d22 = a2.fma(b, d22);
+                d23 = a3.fma(b, d23);
+                b = FloatVector.broadcast(F, k[k3 + t]);
+                d30 = a0.fma(b, d30);
+                d31 = a1.fma(b, d31);
+                d32 = a2.fma(b, d32);
+                d33 = a3.fma(b, d33);
+            }
+            c00 = c00.add(d00);
+            c01 = c01.add(d01);
+            c02 = c02.add(d02);
+            c03 = c03.add(d03);
+            c10 = c10.add(d10);
+            c11 = c11.add(d11);
+            c12 = c12.add(d12);
+            c13 = c13.add(d13);
+            c20 = c20.add(d20);
+            c21 = c21.add(d21);
+            c22 = c22.add(d22);
+            c23 = c23.add(d23);
+            c30 = c30.add(d30);
+            c31 = c31.add(d31);
+            c32 = c32.add(d32);
+            c33 = c33.add(d33);
         }
-        put(c00, s, out, add);
-        put(c01, s, out + L, add);
-        put(c02, s, out + 2 * L, add);
-        put(c03, s, out + 3 * L, add);
+        c00.intoArray(s, out);
+        c01.intoArray(s, out + L);
+        c02.intoArray(s, out + 2 * L);
+        c03.intoArray(s, out + 3 * L);
         out += sStride;
-        put(c10, s, out, add);
-        put(c11, s, out + L, add);
-        put(c12, s, out + 2 * L, add);
-        put(c13, s, out + 3 * L, add);
+        c10.intoArray(s, out);
+        c11.intoArray(s, out + L);
+        c12.intoArray(s, out + 2 * L);
+        c13.intoArray(s, out + 3 * L);
         out += sStride;
-        put(c20, s, out, add);
-        put(c21, s, out + L, add);
-        put(c22, s, out + 2 * L, add);
-        put(c23, s, out + 3 * L, add);
+        c20.intoArray(s, out);
+        c21.intoArray(s, out + L);
+        c22.intoArray(s, out + 2 * L);
+        c23.intoArray(s, out + 3 * L);
         out += sStride;
-        put(c30, s, out, add);
-        put(c31, s, out + L, add);
-        put(c32, s, out + 2 * L, add);
-        put(c33, s, out + 3 * L, add);
+        c30.intoArray(s, out);
+        c31.intoArray(s, out + L);
+        c32.intoArray(s, out + 2 * L);
+        c33.intoArray(s, out + 3 * L);
     }
 
-    private static void qk1x4(float[] qT, int q, int qStride, float[] k, int k0, int t0, int t1, float[] s, int out,
-                              boolean add) {
+    private static void qk1x4(float[] qT, int q, int qStride, float[] k, int k0, int dim, float[] s, int out) {
         FloatVector c0 = FloatVector.zero(F), c1 = FloatVector.zero(F), c2 = FloatVector.zero(F), c3 = FloatVector.zero(F);
-        for (int t = t0; t < t1; t++) {
-            int row = q + t * qStride;
-            FloatVector b = FloatVector.broadcast(F, k[k0 + t]);
-            c0 = FloatVector.fromArray(F, qT, row).fma(b, c0);
-            c1 = FloatVector.fromArray(F, qT, row + L).fma(b, c1);
-            c2 = FloatVector.fromArray(F, qT, row + 2 * L).fma(b, c2);
-            c3 = FloatVector.fromArray(F, qT, row + 3 * L).fma(b, c3);
+        for (int t0 = 0; t0 < dim; t0 += DIM_CHUNK) {
+            int t1 = Math.min(dim, t0 + DIM_CHUNK);
+            FloatVector d0 = FloatVector.zero(F), d1 = FloatVector.zero(F), d2 = FloatVector.zero(F), d3 = FloatVector.zero(F);
+            for (int t = t0; t < t1; t++) {
+                int row = q + t * qStride;
+                FloatVector b = FloatVector.broadcast(F, k[k0 + t]);
+                d0 = FloatVector.fromArray(F, qT, row).fma(b, d0);
+                d1 = FloatVector.fromArray(F, qT, row + L).fma(b, d1);
+                d2 = FloatVector.fromArray(F, qT, row + 2 * L).fma(b, d2);
+                d3 = FloatVector.fromArray(F, qT, row + 3 * L).fma(b, d3);
+            }
+            c0 = c0.add(d0);
+            c1 = c1.add(d1);
+            c2 = c2.add(d2);
+            c3 = c3.add(d3);
         }
-        put(c0, s, out, add);
-        put(c1, s, out + L, add);
-        put(c2, s, out + 2 * L, add);
-        put(c3, s, out + 3 * L, add);
+        c0.intoArray(s, out);
+        c1.intoArray(s, out + L);
+        c2.intoArray(s, out + 2 * L);
+        c3.intoArray(s, out + 3 * L);
     }
 
-    private static void qk4x1(float[] qT, int q, int qStride, float[] k, int k0, int kStride, int t0, int t1,
-                              float[] s, int out, int sStride, VectorMask<Float> m, boolean add) {
+    /**
+     * 4 keys × one masked query vector. Masks are built here from (lane, limit), never passed in: a mask argument of a
+     * call that C2 does not inline is boxed.
+     */
+    private static void qk4x1(float[] qT, int q, int qStride, float[] k, int k0, int kStride, int dim,
+                              float[] s, int out, int sStride, int lane, int limit) {
+        VectorMask<Float> m = F.indexInRange(lane, limit);
         FloatVector c0 = FloatVector.zero(F), c1 = FloatVector.zero(F), c2 = FloatVector.zero(F), c3 = FloatVector.zero(F);
         int k1 = k0 + kStride, k2 = k1 + kStride, k3 = k2 + kStride;
-        for (int t = t0; t < t1; t++) {
-            FloatVector a = FloatVector.fromArray(F, qT, q + t * qStride, m);
-            c0 = a.fma(FloatVector.broadcast(F, k[k0 + t]), c0);
-            c1 = a.fma(FloatVector.broadcast(F, k[k1 + t]), c1);
-            c2 = a.fma(FloatVector.broadcast(F, k[k2 + t]), c2);
-            c3 = a.fma(FloatVector.broadcast(F, k[k3 + t]), c3);
+        for (int t0 = 0; t0 < dim; t0 += DIM_CHUNK) {
+            int t1 = Math.min(dim, t0 + DIM_CHUNK);
+            FloatVector d0 = FloatVector.zero(F), d1 = FloatVector.zero(F), d2 = FloatVector.zero(F), d3 = FloatVector.zero(F);
+            for (int t = t0; t < t1; t++) {
+                FloatVector a = FloatVector.fromArray(F, qT, q + t * qStride, m);
+                d0 = a.fma(FloatVector.broadcast(F, k[k0 + t]), d0);
+                d1 = a.fma(FloatVector.broadcast(F, k[k1 + t]), d1);
+                d2 = a.fma(FloatVector.broadcast(F, k[k2 + t]), d2);
+                d3 = a.fma(FloatVector.broadcast(F, k[k3 + t]), d3);
+            }
+            c0 = c0.add(d0);
+            c1 = c1.add(d1);
+            c2 = c2.add(d2);
+            c3 = c3.add(d3);
         }
-        put(c0, s, out, m, add);
-        put(c1, s, out + sStride, m, add);
-        put(c2, s, out + 2 * sStride, m, add);
-        put(c3, s, out + 3 * sStride, m, add);
+        c0.intoArray(s, out, m);
+        c1.intoArray(s, out + sStride, m);
+        c2.intoArray(s, out + 2 * sStride, m);
+        c3.intoArray(s, out + 3 * sStride, m);
     }
 
-    private static void qk1x1(float[] qT, int q, int qStride, float[] k, int k0, int t0, int t1,
-                              float[] s, int out, VectorMask<Float> m, boolean add) {
-        FloatVector c0 = FloatVector.zero(F);
-        for (int t = t0; t < t1; t++) {
-            c0 = FloatVector.fromArray(F, qT, q + t * qStride, m).fma(FloatVector.broadcast(F, k[k0 + t]), c0);
+    private static void qk1x1(float[] qT, int q, int qStride, float[] k, int k0, int dim,
+                              float[] s, int out, int lane, int limit) {
+        VectorMask<Float> m = F.indexInRange(lane, limit);
+        FloatVector c = FloatVector.zero(F);
+        for (int t0 = 0; t0 < dim; t0 += DIM_CHUNK) {
+            int t1 = Math.min(dim, t0 + DIM_CHUNK);
+            FloatVector d = FloatVector.zero(F);
+            for (int t = t0; t < t1; t++) {
+                d = FloatVector.fromArray(F, qT, q + t * qStride, m).fma(FloatVector.broadcast(F, k[k0 + t]), d);
+            }
+            c = c.add(d);
         }
-        put(c0, s, out, m, add);
+        c.intoArray(s, out, m);
     }
 
     @Override
@@ -364,13 +415,13 @@ final class PanamaVectorOps implements VectorOps {
             }
         }
         for (; c < dimV; c += L) {
-            VectorMask<Float> m = F.indexInRange(c, dimV);
             int i = 0;
             for (; i + 4 <= queries; i += 4) {
-                pv4x1(pT, pOffset + i, pStride, keys, v, vOffset + c, vStride, o, oOffset + i * oStride + c, oStride, m);
+                pv4x1(pT, pOffset + i, pStride, keys, v, vOffset + c, vStride, o, oOffset + i * oStride + c, oStride,
+                        c, dimV);
             }
             for (; i < queries; i++) {
-                pv1x1(pT, pOffset + i, pStride, keys, v, vOffset + c, vStride, o, oOffset + i * oStride + c, m);
+                pv1x1(pT, pOffset + i, pStride, keys, v, vOffset + c, vStride, o, oOffset + i * oStride + c, c, dimV);
             }
         }
     }
@@ -452,7 +503,8 @@ final class PanamaVectorOps implements VectorOps {
     }
 
     private static void pv4x1(float[] pT, int p, int pStride, int keys, float[] v, int v0, int vStride,
-                              float[] o, int out, int oStride, VectorMask<Float> m) {
+                              float[] o, int out, int oStride, int lane, int limit) {
+        VectorMask<Float> m = F.indexInRange(lane, limit);
         int o1 = out + oStride, o2 = o1 + oStride, o3 = o2 + oStride;
         FloatVector c0 = FloatVector.fromArray(F, o, out, m), c1 = FloatVector.fromArray(F, o, o1, m);
         FloatVector c2 = FloatVector.fromArray(F, o, o2, m), c3 = FloatVector.fromArray(F, o, o3, m);
@@ -471,7 +523,8 @@ final class PanamaVectorOps implements VectorOps {
     }
 
     private static void pv1x1(float[] pT, int p, int pStride, int keys, float[] v, int v0, int vStride,
-                              float[] o, int out, VectorMask<Float> m) {
+                              float[] o, int out, int lane, int limit) {
+        VectorMask<Float> m = F.indexInRange(lane, limit);
         FloatVector c = FloatVector.fromArray(F, o, out, m);
         for (int j = 0; j < keys; j++) {
             c = FloatVector.fromArray(F, v, v0 + j * vStride, m).fma(FloatVector.broadcast(F, pT[p + j * pStride]), c);
@@ -519,44 +572,78 @@ final class PanamaVectorOps implements VectorOps {
     public void expColumns(float[] s, int sOffset, int sStride, int rows, int cols,
                            float[] shift, int shiftOffset, float[] sum, int sumOffset, float[] scoreSum) {
         int i = 0;
-        for (; i < cols; i += L) {
-            VectorMask<Float> m = F.indexInRange(i, cols);
-            FloatVector shiftV = FloatVector.fromArray(F, shift, shiftOffset + i, m);
+        for (; i + L <= cols; i += L) {
+            FloatVector shiftV = FloatVector.fromArray(F, shift, shiftOffset + i);
+            // A column whose max is −∞ holds only −∞; shifting it by 0 makes every exp exactly 0.
             shiftV = shiftV.blend(0f, shiftV.eq(Float.NEGATIVE_INFINITY));
             FloatVector acc = FloatVector.zero(F);
             FloatVector accScore = FloatVector.zero(F);
             for (int j = 0; j < rows; j++) {
                 int at = sOffset + j * sStride + i;
-                FloatVector x = FloatVector.fromArray(F, s, at, m);
+                FloatVector x = FloatVector.fromArray(F, s, at);
                 FloatVector p = exp(x.sub(shiftV));
-                p.intoArray(s, at, m);
+                p.intoArray(s, at);
                 acc = acc.add(p);
                 if (scoreSum != null) {
                     // −∞ scores have p = 0; clamping them keeps 0 · score finite.
                     accScore = p.fma(x.max(-Float.MAX_VALUE), accScore);
                 }
             }
-            FloatVector.fromArray(F, sum, sumOffset + i, m).add(acc).intoArray(sum, sumOffset + i, m);
+            FloatVector.fromArray(F, sum, sumOffset + i).add(acc).intoArray(sum, sumOffset + i);
             if (scoreSum != null) {
-                FloatVector.fromArray(F, scoreSum, sumOffset + i, m).add(accScore).intoArray(scoreSum, sumOffset + i, m);
+                FloatVector.fromArray(F, scoreSum, sumOffset + i).add(accScore).intoArray(scoreSum, sumOffset + i);
             }
+        }
+        if (i < cols) {
+            expColumnsTail(s, sOffset, sStride, rows, cols, i, shift, shiftOffset, sum, sumOffset, scoreSum);
+        }
+    }
+
+    /** The last, partial vector of columns of {@link #expColumns}. */
+    private static void expColumnsTail(float[] s, int sOffset, int sStride, int rows, int cols, int i,
+                                       float[] shift, int shiftOffset, float[] sum, int sumOffset, float[] scoreSum) {
+        VectorMask<Float> m = F.indexInRange(i, cols);
+        FloatVector shiftV = FloatVector.fromArray(F, shift, shiftOffset + i, m);
+        shiftV = shiftV.blend(0f, shiftV.eq(Float.NEGATIVE_INFINITY));
+        FloatVector acc = FloatVector.zero(F);
+        FloatVector accScore = FloatVector.zero(F);
+        for (int j = 0; j < rows; j++) {
+            int at = sOffset + j * sStride + i;
+            FloatVector x = FloatVector.fromArray(F, s, at, m);
+            FloatVector p = exp(x.sub(shiftV));
+            p.intoArray(s, at, m);
+            acc = acc.add(p);
+            if (scoreSum != null) {
+                accScore = p.fma(x.max(-Float.MAX_VALUE), accScore);
+            }
+        }
+        FloatVector.fromArray(F, sum, sumOffset + i, m).add(acc).intoArray(sum, sumOffset + i, m);
+        if (scoreSum != null) {
+            FloatVector.fromArray(F, scoreSum, sumOffset + i, m).add(accScore).intoArray(scoreSum, sumOffset + i, m);
         }
     }
 
     @Override
     public void maskOutsideIntervals(float[] s, int sOffset, int sStride, int rows, int cols, int firstKey,
                                      int[] from, int[] to, int boundsOffset) {
-        for (int i = 0; i < cols; i += L) {
-            VectorMask<Float> m = F.indexInRange(i, cols);
-            VectorMask<Integer> mi = I.indexInRange(i, cols);
-            IntVector lo = IntVector.fromArray(I, from, boundsOffset + i, mi);
-            IntVector hi = IntVector.fromArray(I, to, boundsOffset + i, mi);
+        int i = 0;
+        for (; i + L <= cols; i += L) {
+            IntVector lo = IntVector.fromArray(I, from, boundsOffset + i);
+            IntVector hi = IntVector.fromArray(I, to, boundsOffset + i);
             for (int j = 0; j < rows; j++) {
                 int key = firstKey + j;
                 VectorMask<Float> outside = lo.compare(VectorOperators.GT, key)
                         .or(hi.compare(VectorOperators.LE, key)).cast(F);
                 int at = sOffset + j * sStride + i;
-                FloatVector.fromArray(F, s, at, m).blend(Float.NEGATIVE_INFINITY, outside).intoArray(s, at, m);
+                FloatVector.fromArray(F, s, at).blend(Float.NEGATIVE_INFINITY, outside).intoArray(s, at);
+            }
+        }
+        for (; i < cols; i++) { // the last, partial vector: scalar
+            for (int j = 0; j < rows; j++) {
+                int key = firstKey + j;
+                if (key < from[boundsOffset + i] || key >= to[boundsOffset + i]) {
+                    s[sOffset + j * sStride + i] = Float.NEGATIVE_INFINITY;
+                }
             }
         }
     }
@@ -595,8 +682,8 @@ final class PanamaVectorOps implements VectorOps {
             int q0 = qOffset + r * qStride;
             int out = sOffset + r * sStride;
             int j = 0;
-            for (; j + 2 <= keys; j += 2) {
-                dots4x2(q, q0, qStride, k, kOffset + j * kStride, kStride, dim, s, out + j, sStride);
+            for (; j + 4 <= keys; j += 4) {
+                dots4x4(q, q0, qStride, k, kOffset + j * kStride, kStride, dim, s, out + j, sStride);
             }
             for (; j < keys; j++) {
                 int kRow = kOffset + j * kStride;
@@ -614,76 +701,176 @@ final class PanamaVectorOps implements VectorOps {
         }
     }
 
-    /** Four queries against two keys: eight independent accumulators, each key row loaded once per chunk. */
-    private static void dots4x2(float[] q, int q0, int qStride, float[] k, int k0, int kStride, int dim,
+    /**
+     * Four queries against four keys: 16 accumulators, each query and key chunk loaded once per step, then one
+     * horizontal sum per (query, key) — the horizontal sums are the price of keeping keys as rows, paid once per
+     * D elements.
+     */
+    private static void dots4x4(float[] q, int q0, int qStride, float[] k, int k0, int kStride, int dim,
                                 float[] s, int out, int sStride) {
-        FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
-        FloatVector b0 = FloatVector.zero(F), b1 = FloatVector.zero(F), b2 = FloatVector.zero(F), b3 = FloatVector.zero(F);
+        FloatVector c00 = FloatVector.zero(F), c01 = FloatVector.zero(F), c02 = FloatVector.zero(F), c03 = FloatVector.zero(F);
+        FloatVector c10 = FloatVector.zero(F), c11 = FloatVector.zero(F), c12 = FloatVector.zero(F), c13 = FloatVector.zero(F);
+        FloatVector c20 = FloatVector.zero(F), c21 = FloatVector.zero(F), c22 = FloatVector.zero(F), c23 = FloatVector.zero(F);
+        FloatVector c30 = FloatVector.zero(F), c31 = FloatVector.zero(F), c32 = FloatVector.zero(F), c33 = FloatVector.zero(F);
         int q1 = q0 + qStride, q2 = q1 + qStride, q3 = q2 + qStride;
-        int k1 = k0 + kStride;
-        for (int t = 0; t < dim; t += L) {
-            VectorMask<Float> m = F.indexInRange(t, dim);
-            FloatVector x = FloatVector.fromArray(F, k, k0 + t, m);
-            FloatVector y = FloatVector.fromArray(F, k, k1 + t, m);
-            FloatVector u = FloatVector.fromArray(F, q, q0 + t, m);
-            a0 = u.fma(x, a0);
-            b0 = u.fma(y, b0);
-            u = FloatVector.fromArray(F, q, q1 + t, m);
-            a1 = u.fma(x, a1);
-            b1 = u.fma(y, b1);
-            u = FloatVector.fromArray(F, q, q2 + t, m);
-            a2 = u.fma(x, a2);
-            b2 = u.fma(y, b2);
-            u = FloatVector.fromArray(F, q, q3 + t, m);
-            a3 = u.fma(x, a3);
-            b3 = u.fma(y, b3);
+        int k1 = k0 + kStride, k2 = k1 + kStride, k3 = k2 + kStride;
+        int t = 0;
+        for (; t + L <= dim; t += L) {
+            FloatVector x0 = FloatVector.fromArray(F, k, k0 + t);
+            FloatVector x1 = FloatVector.fromArray(F, k, k1 + t);
+            FloatVector x2 = FloatVector.fromArray(F, k, k2 + t);
+            FloatVector x3 = FloatVector.fromArray(F, k, k3 + t);
+            FloatVector u = FloatVector.fromArray(F, q, q0 + t);
+            c00 = u.fma(x0, c00);
+            c01 = u.fma(x1, c01);
+            c02 = u.fma(x2, c02);
+            c03 = u.fma(x3, c03);
+            u = FloatVector.fromArray(F, q, q1 + t);
+            c10 = u.fma(x0, c10);
+            c11 = u.fma(x1, c11);
+            c12 = u.fma(x2, c12);
+            c13 = u.fma(x3, c13);
+            u = FloatVector.fromArray(F, q, q2 + t);
+            c20 = u.fma(x0, c20);
+            c21 = u.fma(x1, c21);
+            c22 = u.fma(x2, c22);
+            c23 = u.fma(x3, c23);
+            u = FloatVector.fromArray(F, q, q3 + t);
+            c30 = u.fma(x0, c30);
+            c31 = u.fma(x1, c31);
+            c32 = u.fma(x2, c32);
+            c33 = u.fma(x3, c33);
         }
-        s[out] = a0.reduceLanes(VectorOperators.ADD);
-        s[out + 1] = b0.reduceLanes(VectorOperators.ADD);
-        s[out + sStride] = a1.reduceLanes(VectorOperators.ADD);
-        s[out + sStride + 1] = b1.reduceLanes(VectorOperators.ADD);
-        s[out + 2 * sStride] = a2.reduceLanes(VectorOperators.ADD);
-        s[out + 2 * sStride + 1] = b2.reduceLanes(VectorOperators.ADD);
-        s[out + 3 * sStride] = a3.reduceLanes(VectorOperators.ADD);
-        s[out + 3 * sStride + 1] = b3.reduceLanes(VectorOperators.ADD);
+        int o1 = out + sStride, o2 = o1 + sStride, o3 = o2 + sStride;
+        s[out] = c00.reduceLanes(VectorOperators.ADD);
+        s[out + 1] = c01.reduceLanes(VectorOperators.ADD);
+        s[out + 2] = c02.reduceLanes(VectorOperators.ADD);
+        s[out + 3] = c03.reduceLanes(VectorOperators.ADD);
+        s[o1] = c10.reduceLanes(VectorOperators.ADD);
+        s[o1 + 1] = c11.reduceLanes(VectorOperators.ADD);
+        s[o1 + 2] = c12.reduceLanes(VectorOperators.ADD);
+        s[o1 + 3] = c13.reduceLanes(VectorOperators.ADD);
+        s[o2] = c20.reduceLanes(VectorOperators.ADD);
+        s[o2 + 1] = c21.reduceLanes(VectorOperators.ADD);
+        s[o2 + 2] = c22.reduceLanes(VectorOperators.ADD);
+        s[o2 + 3] = c23.reduceLanes(VectorOperators.ADD);
+        s[o3] = c30.reduceLanes(VectorOperators.ADD);
+        s[o3 + 1] = c31.reduceLanes(VectorOperators.ADD);
+        s[o3 + 2] = c32.reduceLanes(VectorOperators.ADD);
+        s[o3 + 3] = c33.reduceLanes(VectorOperators.ADD);
+        for (; t < dim; t++) { // the last, partial vector: scalar
+            for (int x = 0; x < 4; x++) {
+                float qx = q[q0 + x * qStride + t];
+                int row = out + x * sStride;
+                s[row] += qx * k[k0 + t];
+                s[row + 1] += qx * k[k1 + t];
+                s[row + 2] += qx * k[k2 + t];
+                s[row + 3] += qx * k[k3 + t];
+            }
+        }
     }
 
     @Override
     public void accumulateRows(float[] p, int pOffset, int pStride, int queries, int keys,
                                float[] v, int vOffset, int vStride, int dimV,
                                float[] o, int oOffset, int oStride) {
-        for (int c = 0; c < dimV; c += 4 * L) {
-            VectorMask<Float> m0 = F.indexInRange(c, dimV);
-            VectorMask<Float> m1 = F.indexInRange(c + L, dimV);
-            VectorMask<Float> m2 = F.indexInRange(c + 2 * L, dimV);
-            VectorMask<Float> m3 = F.indexInRange(c + 3 * L, dimV);
+        int c = 0;
+        for (; c + 4 * L <= dimV; c += 4 * L) {
             int r = 0;
+            for (; r + 4 <= queries; r += 4) {
+                // four query rows share each value chunk: the flash PV kernel with rows instead of transposed columns
+                pv4x4Rows(p, pOffset + r * pStride, pStride, keys, v, vOffset + c, vStride,
+                        o, oOffset + r * oStride + c, oStride);
+            }
             for (; r + 2 <= queries; r += 2) {
                 pvRows2x4(p, pOffset + r * pStride, pStride, keys, v, vOffset + c, vStride,
-                        o, oOffset + r * oStride + c, oStride, m0, m1, m2, m3);
+                        o, oOffset + r * oStride + c, oStride);
             }
             if (r < queries) {
-                pvRows1x4(p, pOffset + r * pStride, keys, v, vOffset + c, vStride, o, oOffset + r * oStride + c,
-                        m0, m1, m2, m3);
+                pvRows1x4(p, pOffset + r * pStride, keys, v, vOffset + c, vStride, o, oOffset + r * oStride + c);
+            }
+        }
+        for (; c < dimV; c += L) {
+            for (int r = 0; r < queries; r++) {
+                pvRows1x1(p, pOffset + r * pStride, keys, v, vOffset + c, vStride, o, oOffset + r * oStride + c, c,
+                        dimV);
             }
         }
     }
 
-    private static void pvRows2x4(float[] p, int p0, int pStride, int keys, float[] v, int v0, int vStride,
-                                  float[] o, int out, int oStride,
-                                  VectorMask<Float> m0, VectorMask<Float> m1, VectorMask<Float> m2, VectorMask<Float> m3) {
-        int out1 = out + oStride;
-        int p1 = p0 + pStride;
-        FloatVector c00 = FloatVector.fromArray(F, o, out, m0), c01 = FloatVector.fromArray(F, o, out + L, m1);
-        FloatVector c02 = FloatVector.fromArray(F, o, out + 2 * L, m2), c03 = FloatVector.fromArray(F, o, out + 3 * L, m3);
-        FloatVector c10 = FloatVector.fromArray(F, o, out1, m0), c11 = FloatVector.fromArray(F, o, out1 + L, m1);
-        FloatVector c12 = FloatVector.fromArray(F, o, out1 + 2 * L, m2), c13 = FloatVector.fromArray(F, o, out1 + 3 * L, m3);
+    /** Four query rows × four value vectors: 16 accumulators. */
+    private static void pv4x4Rows(float[] p, int p0, int pStride, int keys, float[] v, int v0, int vStride,
+                                  float[] o, int out, int oStride) {
+        int o1 = out + oStride, o2 = o1 + oStride, o3 = o2 + oStride;
+        int p1 = p0 + pStride, p2 = p1 + pStride, p3 = p2 + pStride;
+        FloatVector c00 = FloatVector.fromArray(F, o, out), c01 = FloatVector.fromArray(F, o, out + L);
+        FloatVector c02 = FloatVector.fromArray(F, o, out + 2 * L), c03 = FloatVector.fromArray(F, o, out + 3 * L);
+        FloatVector c10 = FloatVector.fromArray(F, o, o1), c11 = FloatVector.fromArray(F, o, o1 + L);
+        FloatVector c12 = FloatVector.fromArray(F, o, o1 + 2 * L), c13 = FloatVector.fromArray(F, o, o1 + 3 * L);
+        FloatVector c20 = FloatVector.fromArray(F, o, o2), c21 = FloatVector.fromArray(F, o, o2 + L);
+        FloatVector c22 = FloatVector.fromArray(F, o, o2 + 2 * L), c23 = FloatVector.fromArray(F, o, o2 + 3 * L);
+        FloatVector c30 = FloatVector.fromArray(F, o, o3), c31 = FloatVector.fromArray(F, o, o3 + L);
+        FloatVector c32 = FloatVector.fromArray(F, o, o3 + 2 * L), c33 = FloatVector.fromArray(F, o, o3 + 3 * L);
         for (int j = 0; j < keys; j++) {
             int vRow = v0 + j * vStride;
-            FloatVector x0 = FloatVector.fromArray(F, v, vRow, m0);
-            FloatVector x1 = FloatVector.fromArray(F, v, vRow + L, m1);
-            FloatVector x2 = FloatVector.fromArray(F, v, vRow + 2 * L, m2);
-            FloatVector x3 = FloatVector.fromArray(F, v, vRow + 3 * L, m3);
+            FloatVector a0 = FloatVector.fromArray(F, v, vRow);
+            FloatVector a1 = FloatVector.fromArray(F, v, vRow + L);
+            FloatVector a2 = FloatVector.fromArray(F, v, vRow + 2 * L);
+            FloatVector a3 = FloatVector.fromArray(F, v, vRow + 3 * L);
+            FloatVector b = FloatVector.broadcast(F, p[p0 + j]);
+            c00 = a0.fma(b, c00);
+            c01 = a1.fma(b, c01);
+            c02 = a2.fma(b, c02);
+            c03 = a3.fma(b, c03);
+            b = FloatVector.broadcast(F, p[p1 + j]);
+            c10 = a0.fma(b, c10);
+            c11 = a1.fma(b, c11);
+            c12 = a2.fma(b, c12);
+            c13 = a3.fma(b, c13);
+            b = FloatVector.broadcast(F, p[p2 + j]);
+            c20 = a0.fma(b, c20);
+            c21 = a1.fma(b, c21);
+            c22 = a2.fma(b, c22);
+            c23 = a3.fma(b, c23);
+            b = FloatVector.broadcast(F, p[p3 + j]);
+            c30 = a0.fma(b, c30);
+            c31 = a1.fma(b, c31);
+            c32 = a2.fma(b, c32);
+            c33 = a3.fma(b, c33);
+        }
+        c00.intoArray(o, out);
+        c01.intoArray(o, out + L);
+        c02.intoArray(o, out + 2 * L);
+        c03.intoArray(o, out + 3 * L);
+        c10.intoArray(o, o1);
+        c11.intoArray(o, o1 + L);
+        c12.intoArray(o, o1 + 2 * L);
+        c13.intoArray(o, o1 + 3 * L);
+        c20.intoArray(o, o2);
+        c21.intoArray(o, o2 + L);
+        c22.intoArray(o, o2 + 2 * L);
+        c23.intoArray(o, o2 + 3 * L);
+        c30.intoArray(o, o3);
+        c31.intoArray(o, o3 + L);
+        c32.intoArray(o, o3 + 2 * L);
+        c33.intoArray(o, o3 + 3 * L);
+    }
+
+    /** Two query rows × four value vectors. */
+    private static void pvRows2x4(float[] p, int p0, int pStride, int keys, float[] v, int v0, int vStride,
+                                  float[] o, int out, int oStride) {
+        int out1 = out + oStride;
+        int p1 = p0 + pStride;
+        FloatVector c00 = FloatVector.fromArray(F, o, out), c01 = FloatVector.fromArray(F, o, out + L);
+        FloatVector c02 = FloatVector.fromArray(F, o, out + 2 * L), c03 = FloatVector.fromArray(F, o, out + 3 * L);
+        FloatVector c10 = FloatVector.fromArray(F, o, out1), c11 = FloatVector.fromArray(F, o, out1 + L);
+        FloatVector c12 = FloatVector.fromArray(F, o, out1 + 2 * L), c13 = FloatVector.fromArray(F, o, out1 + 3 * L);
+        for (int j = 0; j < keys; j++) {
+            int vRow = v0 + j * vStride;
+            FloatVector x0 = FloatVector.fromArray(F, v, vRow);
+            FloatVector x1 = FloatVector.fromArray(F, v, vRow + L);
+            FloatVector x2 = FloatVector.fromArray(F, v, vRow + 2 * L);
+            FloatVector x3 = FloatVector.fromArray(F, v, vRow + 3 * L);
             FloatVector b = FloatVector.broadcast(F, p[p0 + j]);
             c00 = x0.fma(b, c00);
             c01 = x1.fma(b, c01);
@@ -695,31 +882,41 @@ final class PanamaVectorOps implements VectorOps {
             c12 = x2.fma(b, c12);
             c13 = x3.fma(b, c13);
         }
-        c00.intoArray(o, out, m0);
-        c01.intoArray(o, out + L, m1);
-        c02.intoArray(o, out + 2 * L, m2);
-        c03.intoArray(o, out + 3 * L, m3);
-        c10.intoArray(o, out1, m0);
-        c11.intoArray(o, out1 + L, m1);
-        c12.intoArray(o, out1 + 2 * L, m2);
-        c13.intoArray(o, out1 + 3 * L, m3);
+        c00.intoArray(o, out);
+        c01.intoArray(o, out + L);
+        c02.intoArray(o, out + 2 * L);
+        c03.intoArray(o, out + 3 * L);
+        c10.intoArray(o, out1);
+        c11.intoArray(o, out1 + L);
+        c12.intoArray(o, out1 + 2 * L);
+        c13.intoArray(o, out1 + 3 * L);
     }
 
-    private static void pvRows1x4(float[] p, int p0, int keys, float[] v, int v0, int vStride, float[] o, int out,
-                                  VectorMask<Float> m0, VectorMask<Float> m1, VectorMask<Float> m2, VectorMask<Float> m3) {
-        FloatVector c0 = FloatVector.fromArray(F, o, out, m0), c1 = FloatVector.fromArray(F, o, out + L, m1);
-        FloatVector c2 = FloatVector.fromArray(F, o, out + 2 * L, m2), c3 = FloatVector.fromArray(F, o, out + 3 * L, m3);
+    private static void pvRows1x4(float[] p, int p0, int keys, float[] v, int v0, int vStride, float[] o, int out) {
+        FloatVector c0 = FloatVector.fromArray(F, o, out), c1 = FloatVector.fromArray(F, o, out + L);
+        FloatVector c2 = FloatVector.fromArray(F, o, out + 2 * L), c3 = FloatVector.fromArray(F, o, out + 3 * L);
         for (int j = 0; j < keys; j++) {
             int vRow = v0 + j * vStride;
             FloatVector b = FloatVector.broadcast(F, p[p0 + j]);
-            c0 = FloatVector.fromArray(F, v, vRow, m0).fma(b, c0);
-            c1 = FloatVector.fromArray(F, v, vRow + L, m1).fma(b, c1);
-            c2 = FloatVector.fromArray(F, v, vRow + 2 * L, m2).fma(b, c2);
-            c3 = FloatVector.fromArray(F, v, vRow + 3 * L, m3).fma(b, c3);
+            c0 = FloatVector.fromArray(F, v, vRow).fma(b, c0);
+            c1 = FloatVector.fromArray(F, v, vRow + L).fma(b, c1);
+            c2 = FloatVector.fromArray(F, v, vRow + 2 * L).fma(b, c2);
+            c3 = FloatVector.fromArray(F, v, vRow + 3 * L).fma(b, c3);
         }
-        c0.intoArray(o, out, m0);
-        c1.intoArray(o, out + L, m1);
-        c2.intoArray(o, out + 2 * L, m2);
-        c3.intoArray(o, out + 3 * L, m3);
+        c0.intoArray(o, out);
+        c1.intoArray(o, out + L);
+        c2.intoArray(o, out + 2 * L);
+        c3.intoArray(o, out + 3 * L);
+    }
+
+    /** One query row × one (possibly partial) value vector at column {@code lane}. */
+    private static void pvRows1x1(float[] p, int p0, int keys, float[] v, int v0, int vStride, float[] o, int out,
+                                  int lane, int limit) {
+        VectorMask<Float> m = F.indexInRange(lane, limit);
+        FloatVector c = FloatVector.fromArray(F, o, out, m);
+        for (int j = 0; j < keys; j++) {
+            c = FloatVector.fromArray(F, v, v0 + j * vStride, m).fma(FloatVector.broadcast(F, p[p0 + j]), c);
+        }
+        c.intoArray(o, out, m);
     }
 }

@@ -29,23 +29,26 @@ import java.util.EnumSet;
  * Transformers", 2024, arXiv:2405.10480).
  *
  * <p><b>Algorithm.</b> Decode is memory-bound: each new token's queries read the whole cache once. The work of a
- * call is the concatenation, over every (batch, KV head) "unit", of that unit's visible key range; it is cut into
- * {@code threads × splitsPerThread} spans of equal length regardless of unit boundaries (Lean's stream-K
- * decomposition), so every core streams the same number of keys whether the batch has one long sequence or many
- * heads. A span yields one partial state {@code (o, lse)} per unit segment it covers; the states of each unit are
- * merged exactly, left to right, with {@link PartialState#mergeRow}. Inside a segment, keys are processed in tiles:
- * all {@code G · Lq} queries of the unit's GQA group (query heads {@code kvh·G … kvh·G + G − 1}, every new token)
- * are scored against each key row as it streams by ({@link VectorOps#scoresRows}), so K and V are read once per KV
- * head, never per query head, and never expanded.
+ * call is the concatenation, over every batch row, of that row's visible key range; it is cut into
+ * {@code threads × splitsPerThread} spans of equal length regardless of row boundaries (Lean's stream-K
+ * decomposition), so every core streams the same number of keys whether the batch holds one long sequence or many
+ * short ones. A span yields one partial state {@code (o, lse)} per (row segment, query); the states of each query
+ * are merged exactly, left to right, with {@link PartialState#mergeRow}. Inside a segment, keys are processed in
+ * tiles, and each tile serves every KV head: in the BSHD layout a tile of keys of all heads is one contiguous block
+ * of memory, copied in one sequential stream, instead of jumping {@code Hkv·D} floats between the keys of one
+ * head. For each KV head, all {@code G · Lq} queries of its GQA group (query heads {@code kvh·G … kvh·G + G − 1},
+ * every new token) are scored against each key row as it streams by ({@link VectorOps#scoresRows}), so K and V are
+ * read once per KV head, never per query head, and never expanded.
  *
- * <p><b>Choices.</b> 128-key tiles (64 KB of K at D = 128 stay in L2 for the value pass); spans shorter than 256
- * keys are not split further (merging costs more than it saves); queries are pre-scaled once per segment; the
- * visible range of an interval mask (sliding windows) bounds the spans, so a window costs only its keys. At most
- * {@value Pattern#DECODE_MAX_QUERIES} queries per call: decode steps, speculative drafts, the first step of a
- * sequence; longer query blocks belong to {@link FlashAttention}.
+ * <p><b>Choices.</b> 64-key tiles (with 8 KV heads of D = 128, 512 KB of K and V per tile, inside L2), copied
+ * whole when the heads are interleaved (BSHD) so that memory is read as one stream; spans
+ * shorter than 256 keys are not split further (merging costs more than it saves); queries are pre-scaled once per
+ * segment; the visible range of an interval mask (sliding windows) bounds the spans, so a window costs only its
+ * keys. At most {@value Pattern#DECODE_MAX_QUERIES} queries per call: decode steps, speculative drafts, the first
+ * step of a sequence; longer query blocks belong to {@link FlashAttention}.
  *
  * <p><b>Complexity.</b> Time O(B·Hq·Lq·(visible keys)·(D + Dv)), bandwidth-bound at
- * {@code B·Hkv·(visible keys)·(D + Dv)·4} bytes; extra memory O(splits·G·Lq·Dv) for the partial states.
+ * {@code B·Hkv·(visible keys)·(D + Dv)·4} bytes; extra memory O(splits·Hq·Lq·Dv) for the partial states.
  */
 public final class LeanDecode implements AttentionMechanism {
 
@@ -68,7 +71,7 @@ public final class LeanDecode implements AttentionMechanism {
         }
 
         public static Config defaults() {
-            return new Config(1, 128, 256);
+            return new Config(1, 64, 256);
         }
     }
 
@@ -78,7 +81,7 @@ public final class LeanDecode implements AttentionMechanism {
             EnumSet.of(Pattern.DECODE), Weights.FREE, true, true, false, "O(n d) per query", "O(splits d)",
             Config.class, Config.defaults(), (config, engine) -> new LeanDecode((Config) config, engine));
 
-    private static final int S_QUERIES = 0, S_SCORES = 1, S_OUT = 2, S_MAX = 3, S_SUM = 4;
+    private static final int S_QUERIES = 0, S_SCORES = 1, S_OUT = 2, S_MAX = 3, S_SUM = 4, S_KEYS = 5, S_VALUES = 6;
     private static final int I_FROM = 0, I_TO = 1;
 
     private final Config config;
@@ -111,14 +114,14 @@ public final class LeanDecode implements AttentionMechanism {
         }
         AttentionProblem p = AttentionProblem.of(q, k, v, spec, out);
         Plan plan = plan(p);
-        int rows = p.group() * p.queryLength(), dv = p.valueDim();
-        int segments = plan.segmentUnit.length;
-        float[] partialOut = new float[segments * rows * dv];
-        float[] partialLse = new float[segments * rows];
+        int states = p.heads() * p.queryLength(), dv = p.valueDim(); // partial states per segment
+        int segments = plan.segmentRow.length;
+        float[] partialOut = new float[segments * states * dv];
+        float[] partialLse = new float[segments * states];
         engine.parallelFor(plan.splits, split -> {
             for (int seg = plan.splitStart[split]; seg < plan.splitStart[split + 1]; seg++) {
-                segment(p, plan.segmentUnit[seg], plan.segmentFrom[seg], plan.segmentTo[seg],
-                        partialOut, seg * rows * dv, partialLse, seg * rows);
+                segment(p, plan.segmentRow[seg], plan.segmentFrom[seg], plan.segmentTo[seg],
+                        partialOut, seg * states * dv, partialLse, seg * states);
             }
         });
         Tensor lse = p.returnLse() ? Tensor.zeros(p.batch(), p.heads(), p.queryLength()) : null;
@@ -127,45 +130,42 @@ public final class LeanDecode implements AttentionMechanism {
     }
 
     /**
-     * The split of a call: segments (unit, key range) in unit order, and for each span the first segment it owns.
-     * A unit is a (batch, KV head) pair; its segments are consecutive.
+     * The split of a call: segments (batch row, key range) in row order, and for each span the first segment it
+     * owns; a batch row's segments are consecutive, starting at {@code rowFirstSegment[b]}.
      */
-    private record Plan(int splits, int[] splitStart, int[] segmentUnit, int[] segmentFrom, int[] segmentTo,
-                        int[] unitFirstSegment) {
+    private record Plan(int splits, int[] splitStart, int[] segmentRow, int[] segmentFrom, int[] segmentTo,
+                        int[] rowFirstSegment) {
     }
 
     private Plan plan(AttentionProblem p) {
-        int units = p.batch() * p.kvHeads();
-        int[] unitFrom = new int[units], unitTo = new int[units];
+        int rows = p.batch();
+        int[] rowFrom = new int[rows], rowTo = new int[rows];
         long total = 0;
-        for (int u = 0; u < units; u++) {
-            int[] range = visibleRange(p, u / p.kvHeads(), u % p.kvHeads());
-            unitFrom[u] = range[0];
-            unitTo[u] = range[1];
+        for (int b = 0; b < rows; b++) {
+            int[] range = visibleRange(p, b);
+            rowFrom[b] = range[0];
+            rowTo[b] = range[1];
             total += range[1] - range[0];
         }
-        int splits = (int) Math.max(1, Math.min((long) engine.threads() * config.splitsPerThread(),
+        int splits = total == 0 ? 0 : (int) Math.max(1, Math.min((long) engine.threads() * config.splitsPerThread(),
                 total / config.minKeysPerSplit()));
-        if (total == 0) {
-            splits = 0;
-        }
         // cut the concatenated ranges at total·s/splits
-        int[] segUnit = new int[splits + units], segFrom = new int[splits + units], segTo = new int[splits + units];
+        int[] segRow = new int[splits + rows], segFrom = new int[splits + rows], segTo = new int[splits + rows];
         int[] splitStart = new int[splits + 1];
-        int[] unitFirst = new int[units + 1];
-        int segments = 0, unit = 0;
+        int[] rowFirst = new int[rows + 1];
+        int segments = 0, row = 0;
         long position = 0; // keys of the concatenation consumed so far
-        int cursor = units > 0 ? unitFrom[0] : 0;
+        int cursor = rowFrom[0];
         for (int s = 0; s < splits; s++) {
             splitStart[s] = segments;
             long end = total * (s + 1) / splits;
             while (position < end) {
-                while (cursor >= unitTo[unit]) {
-                    unitFirst[++unit] = segments;
-                    cursor = unitFrom[unit];
+                while (cursor >= rowTo[row]) {
+                    rowFirst[++row] = segments;
+                    cursor = rowFrom[row];
                 }
-                int take = (int) Math.min(unitTo[unit] - cursor, end - position);
-                segUnit[segments] = unit;
+                int take = (int) Math.min(rowTo[row] - cursor, end - position);
+                segRow[segments] = row;
                 segFrom[segments] = cursor;
                 segTo[segments] = cursor + take;
                 segments++;
@@ -174,22 +174,21 @@ public final class LeanDecode implements AttentionMechanism {
             }
         }
         splitStart[splits] = segments;
-        while (unit < units) {
-            unitFirst[++unit] = segments;
+        while (row < rows) {
+            rowFirst[++row] = segments;
         }
-        return new Plan(splits, splitStart, Arrays.copyOf(segUnit, segments), Arrays.copyOf(segFrom, segments),
-                Arrays.copyOf(segTo, segments), unitFirst);
+        return new Plan(splits, splitStart, Arrays.copyOf(segRow, segments), Arrays.copyOf(segFrom, segments),
+                Arrays.copyOf(segTo, segments), rowFirst);
     }
 
-    /** The union of the visible key intervals of a unit's queries, or [0, Lk) for non-interval masks. */
-    private static int[] visibleRange(AttentionProblem p, int b, int kvh) {
+    /** The union of the visible key intervals of a batch row's queries, or [0, Lk) for non-interval masks. */
+    private static int[] visibleRange(AttentionProblem p, int b) {
         int lk = p.keyLength();
         if (!(p.mask() instanceof IntervalMask interval)) {
             return new int[] {0, lk};
         }
         int from = lk, to = 0;
-        for (int g = 0; g < p.group(); g++) {
-            int h = kvh * p.group() + g;
+        for (int h = 0; h < p.heads(); h++) {
             for (int t = 0; t < p.queryLength(); t++) {
                 int f = Math.max(0, interval.keyFrom(b, h, t)), e = Math.min(lk, interval.keyTo(b, h, t));
                 if (f < e) {
@@ -201,102 +200,133 @@ public final class LeanDecode implements AttentionMechanism {
         return from < to ? new int[] {from, to} : new int[] {0, 0};
     }
 
-    /** Partial states of every row of a unit over keys [kFrom, kTo): rows r = t·G + g (token t, group member g). */
-    private void segment(AttentionProblem p, int unit, int kFrom, int kTo, float[] partialOut, int outOffset,
+    /**
+     * Partial states of every query of batch row {@code b} over keys [kFrom, kTo). State {@code st = (kvh·Lq + t)·G
+     * + g} belongs to token t of query head kvh·G + g, so each KV head's states are consecutive rows.
+     */
+    private void segment(AttentionProblem p, int b, int kFrom, int kTo, float[] partialOut, int outOffset,
                          float[] partialLse, int lseOffset) {
         VectorOps ops = engine.ops();
-        int group = p.group(), lq = p.queryLength(), d = p.headDim(), dv = p.valueDim();
-        int b = unit / p.kvHeads(), kvh = unit % p.kvHeads();
-        int rows = group * lq, tile = config.tileKeys();
+        int group = p.group(), lq = p.queryLength(), d = p.headDim(), dv = p.valueDim(), kvHeads = p.kvHeads();
+        int rows = group * lq, states = kvHeads * rows, tile = config.tileKeys();
         HeadView q = p.q(), k = p.k(), v = p.v();
         ScoreMod scoreMod = p.scoreMod();
         MaskMod mask = p.mask();
         IntervalMask interval = mask instanceof IntervalMask im ? im : null;
 
         Scratch scratch = Scratch.get();
-        float[] queries = scratch.floats(S_QUERIES, rows * d);
+        float[] queries = scratch.floats(S_QUERIES, states * d);
         float[] s = scratch.floats(S_SCORES, rows * tile);
-        float[] o = scratch.floats(S_OUT, rows * dv);
-        float[] m = scratch.floats(S_MAX, rows);
-        float[] l = scratch.floats(S_SUM, rows);
-        int[] from = scratch.ints(I_FROM, rows), to = scratch.ints(I_TO, rows);
-        for (int r = 0; r < rows; r++) {
-            int t = r / group, h = kvh * group + r % group;
+        float[] o = scratch.floats(S_OUT, states * dv);
+        float[] m = scratch.floats(S_MAX, states);
+        float[] l = scratch.floats(S_SUM, states);
+        int[] from = scratch.ints(I_FROM, states), to = scratch.ints(I_TO, states);
+        // Heads interleaved in memory (BSHD): the keys of one head are Hkv·D floats apart, so reading head by head
+        // jumps a page per key and defeats the prefetchers. The tile of all heads is contiguous, though: copy it
+        // (a sequential stream) and read the heads from the copy, which stays in L2.
+        boolean packKeys = kvHeads > 1 && k.strideHead() == d && k.strideSeq() == kvHeads * d;
+        boolean packValues = kvHeads > 1 && v.strideHead() == dv && v.strideSeq() == kvHeads * dv;
+        float[] keyTile = packKeys ? scratch.floats(S_KEYS, tile * kvHeads * d) : null;
+        float[] valueTile = packValues ? scratch.floats(S_VALUES, tile * kvHeads * dv) : null;
+        for (int st = 0; st < states; st++) {
+            int h = head(st, group, lq), t = token(st, group, lq);
             int qRow = q.at(b, t, h);
             for (int c = 0; c < d; c++) {
-                queries[r * d + c] = p.scale() * q.data()[qRow + c];
+                queries[st * d + c] = p.scale() * q.data()[qRow + c];
             }
             if (interval != null) {
-                from[r] = interval.keyFrom(b, h, t);
-                to[r] = interval.keyTo(b, h, t);
+                from[st] = interval.keyFrom(b, h, t);
+                to[st] = interval.keyTo(b, h, t);
             }
         }
-        Arrays.fill(o, 0, rows * dv, 0f);
-        Arrays.fill(m, 0, rows, Float.NEGATIVE_INFINITY);
-        Arrays.fill(l, 0, rows, 0f);
+        Arrays.fill(o, 0, states * dv, 0f);
+        Arrays.fill(m, 0, states, Float.NEGATIVE_INFINITY);
+        Arrays.fill(l, 0, states, 0f);
 
         for (int k0 = kFrom; k0 < kTo; k0 += tile) {
             int nk = Math.min(tile, kTo - k0);
-            ops.scoresRows(queries, 0, d, rows, k.data(), k.at(b, k0, kvh), k.strideSeq(), nk, d, s, 0, tile);
-            for (int r = 0; r < rows; r++) {
-                int t = r / group, h = kvh * group + r % group;
-                int at = r * tile;
-                if (scoreMod != null) {
-                    scoreMod.applyTile(s, at, tile, 1, b, h, t, 1, k0, nk, ops);
-                }
-                if (interval != null) {
-                    // keys outside [from, to) of this row: clamp the interval to the tile and hide the rest
-                    int lo = Math.min(nk, Math.max(0, from[r] - k0)), hi = Math.max(lo, Math.min(nk, to[r] - k0));
-                    Arrays.fill(s, at, at + lo, Float.NEGATIVE_INFINITY);
-                    Arrays.fill(s, at + hi, at + nk, Float.NEGATIVE_INFINITY);
-                } else if (mask != null) {
-                    for (int j = 0; j < nk; j++) {
-                        if (!mask.test(b, h, t, k0 + j)) {
-                            s[at + j] = Float.NEGATIVE_INFINITY;
+            if (packKeys) {
+                System.arraycopy(k.data(), k.at(b, k0, 0), keyTile, 0, nk * kvHeads * d);
+            }
+            if (packValues) {
+                System.arraycopy(v.data(), v.at(b, k0, 0), valueTile, 0, nk * kvHeads * dv);
+            }
+            for (int kvh = 0; kvh < kvHeads; kvh++) {
+                int first = kvh * rows; // this KV head's states
+                ops.scoresRows(queries, first * d, d, rows, packKeys ? keyTile : k.data(),
+                        packKeys ? kvh * d : k.at(b, k0, kvh), k.strideSeq(), nk, d, s, 0, tile);
+                for (int r = 0; r < rows; r++) {
+                    int st = first + r, h = head(st, group, lq), t = token(st, group, lq);
+                    int at = r * tile;
+                    if (scoreMod != null) {
+                        scoreMod.applyTile(s, at, tile, 1, b, h, t, 1, k0, nk, ops);
+                    }
+                    if (interval != null) {
+                        // keys outside [from, to) of this state: clamp the interval to the tile, hide the rest
+                        int lo = Math.min(nk, Math.max(0, from[st] - k0));
+                        int hi = Math.max(lo, Math.min(nk, to[st] - k0));
+                        Arrays.fill(s, at, at + lo, Float.NEGATIVE_INFINITY);
+                        Arrays.fill(s, at + hi, at + nk, Float.NEGATIVE_INFINITY);
+                    } else if (mask != null) {
+                        for (int j = 0; j < nk; j++) {
+                            if (!mask.test(b, h, t, k0 + j)) {
+                                s[at + j] = Float.NEGATIVE_INFINITY;
+                            }
                         }
                     }
+                    // online softmax: m_new = max(m, max_j s), l = l·e^(m − m_new) + Σ_j e^(s − m_new), o likewise
+                    float mNew = Math.max(m[st], ops.max(s, at, nk));
+                    float alpha = m[st] == mNew ? 1f : (float) Math.exp(m[st] - mNew);
+                    l[st] = l[st] * alpha + ops.expShiftSum(s, at, nk, mNew);
+                    if (alpha != 1f) {
+                        ops.scale(o, st * dv, dv, alpha);
+                    }
+                    m[st] = mNew;
                 }
-                float mNew = Math.max(m[r], ops.max(s, at, nk));
-                float alpha = m[r] == mNew ? 1f : (float) Math.exp(m[r] - mNew);
-                l[r] = l[r] * alpha + ops.expShiftSum(s, at, nk, mNew);
-                if (alpha != 1f) {
-                    ops.scale(o, r * dv, dv, alpha);
-                }
-                m[r] = mNew;
+                ops.accumulateRows(s, 0, tile, rows, nk, packValues ? valueTile : v.data(),
+                        packValues ? kvh * dv : v.at(b, k0, kvh), v.strideSeq(), dv, o, first * dv, dv);
             }
-            ops.accumulateRows(s, 0, tile, rows, nk, v.data(), v.at(b, k0, kvh), v.strideSeq(), dv, o, 0, dv);
         }
-        for (int r = 0; r < rows; r++) {
-            int at = outOffset + r * dv;
-            if (l[r] != 0) { // 0: no visible key; NaN (unchecked NaN input) propagates
-                float inverse = 1f / l[r];
+        for (int st = 0; st < states; st++) {
+            int at = outOffset + st * dv;
+            if (l[st] != 0) { // 0: no visible key; NaN (unchecked NaN input) propagates
+                float inverse = 1f / l[st];
                 for (int c = 0; c < dv; c++) {
-                    partialOut[at + c] = o[r * dv + c] * inverse;
+                    partialOut[at + c] = o[st * dv + c] * inverse;
                 }
-                partialLse[lseOffset + r] = m[r] + (float) Math.log(l[r]);
+                partialLse[lseOffset + st] = m[st] + (float) Math.log(l[st]);
             } else {
                 Arrays.fill(partialOut, at, at + dv, 0f);
-                partialLse[lseOffset + r] = Float.NEGATIVE_INFINITY;
+                partialLse[lseOffset + st] = Float.NEGATIVE_INFINITY;
             }
         }
     }
 
-    /** Merges each unit's segments in order and writes the output rows (and lse). */
+    /** The query head of state {@code st} (see {@link #segment}). */
+    private static int head(int st, int group, int lq) {
+        int kvh = st / (group * lq);
+        return kvh * group + st % group;
+    }
+
+    /** The token of state {@code st}. */
+    private static int token(int st, int group, int lq) {
+        return st / group % lq;
+    }
+
+    /** Merges each query's segment states in order and writes the output rows (and lse). */
     private static void merge(AttentionProblem p, Plan plan, float[] partialOut, float[] partialLse, Tensor lse) {
-        int group = p.group(), lq = p.queryLength(), dv = p.valueDim(), rows = group * lq;
+        int group = p.group(), lq = p.queryLength(), dv = p.valueDim(), states = p.heads() * lq;
         HeadView out = p.out();
-        int units = p.batch() * p.kvHeads();
-        for (int u = 0; u < units; u++) {
-            int b = u / p.kvHeads(), kvh = u % p.kvHeads();
-            int first = plan.unitFirstSegment[u], last = plan.unitFirstSegment[u + 1];
-            for (int r = 0; r < rows; r++) {
-                int t = r / group, h = kvh * group + r % group;
+        for (int b = 0; b < p.batch(); b++) {
+            int first = plan.rowFirstSegment[b], last = plan.rowFirstSegment[b + 1];
+            for (int st = 0; st < states; st++) {
+                int h = head(st, group, lq), t = token(st, group, lq);
                 int outRow = out.at(b, t, h);
                 float rowLse = Float.NEGATIVE_INFINITY;
                 Arrays.fill(out.data(), outRow, outRow + dv, 0f);
                 for (int seg = first; seg < last; seg++) {
-                    rowLse = PartialState.mergeRow(out.data(), outRow, rowLse, partialOut, (seg * rows + r) * dv,
-                            partialLse[seg * rows + r], out.data(), outRow, dv);
+                    rowLse = PartialState.mergeRow(out.data(), outRow, rowLse, partialOut, (seg * states + st) * dv,
+                            partialLse[seg * states + st], out.data(), outRow, dv);
                 }
                 if (lse != null) {
                     lse.array()[(b * p.heads() + h) * lq + t] = rowLse;

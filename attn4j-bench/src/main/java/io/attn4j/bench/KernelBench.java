@@ -1,0 +1,359 @@
+package io.attn4j.bench;
+
+import io.attn4j.attention.AttentionMechanism;
+import io.attn4j.attention.AttentionProblem;
+import io.attn4j.attention.AttentionSpec;
+import io.attn4j.attention.IntervalMask;
+import io.attn4j.attention.MaskMod;
+import io.attn4j.attention.Masks;
+import io.attn4j.attention.Pattern;
+import io.attn4j.attention.exact.ReferenceAttention;
+import io.attn4j.catalog.Catalog;
+import io.attn4j.catalog.Mechanism;
+import io.attn4j.inputs.AttentionInputs;
+import io.attn4j.inputs.InputShape;
+import io.attn4j.inputs.StandardInputs;
+import io.attn4j.runtime.Engine;
+import io.attn4j.tensor.Tensor;
+
+import java.lang.management.ManagementFactory;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Consumer;
+
+/**
+ * {@code attn4j bench kernels}: mechanisms × lengths for one pattern, timed in one process against the machine's
+ * limits measured in the same process (BENCHMARKS.md).
+ *
+ * <p>For each length a fresh input is generated ({@code random} or {@code structured}); shapes per pattern: NS and
+ * CS {@code Lq = Lk = n}; NC and CC {@code Lq = n, Lk = 2n} (a query sequence over a context twice its length,
+ * causal bottom-right for CC); decode one new query per sequence against a cache of {@code n}. Each mechanism
+ * writes into a preallocated output; inputs are checked for finiteness once, outside the timed calls.
+ *
+ * <ul>
+ *   <li><b>Time</b>: the JIT is first warmed on a small input of the same configuration (at least 1.5 s or 400
+ *       calls, so C2 has compiled the kernels before a long call runs in slower tiers), then the measured input
+ *       is warmed until 2 calls and 1 s (1 call if a call takes over 2 s); then at least 5 timed calls and until
+ *       1 s has passed (at most 50): min, median, max.</li>
+ *   <li><b>FLOPs</b>: {@code 2·(D + Dv)} per visible (query, key) pair per query head (LongCA-bench's mask-area
+ *       rule: causal counts about half, a window about {@code n·w}); {@code pct_peak} against the FMA figure.</li>
+ *   <li><b>Bytes</b>: K and V of the keys any query sees, once per KV head, plus Q and the output; {@code
+ *       pct_bandwidth} against the stream figure (the decode metric).</li>
+ *   <li><b>Extra bytes</b>: heap allocated during one call by all threads ({@code ThreadMXBean}), output excluded
+ *       (it is preallocated).</li>
+ *   <li><b>Relative error</b> {@code ‖o − o_ref‖ / ‖o_ref‖} against {@code reference} (float64) on every query row
+ *       when there are at most 64, else on 32 evenly spaced rows plus the last 8, of every (batch, head).</li>
+ * </ul>
+ */
+public final class KernelBench {
+    private static final int ERROR_ROWS_ALL = 64;
+
+    private KernelBench() {
+    }
+
+    /**
+     * @param mechanisms catalog ids
+     * @param pattern    the pattern
+     * @param lengths    query lengths (decode: cache lengths)
+     * @param headDim    D (= Dv)
+     * @param heads      query heads
+     * @param kvHeads    KV heads
+     * @param batch      batch size
+     * @param threads    threads per call
+     * @param input      {@code random} or {@code structured}
+     * @param window     sliding window (keys within {@code |p − k| < window}, with the pattern's causality), or 0
+     * @param seed       base seed; each length draws its own input from it
+     */
+    public record Config(List<String> mechanisms, Pattern pattern, int[] lengths, int headDim, int heads, int kvHeads,
+                         int batch, int threads, String input, int window, long seed) {
+        public Config {
+            if (mechanisms.isEmpty()) {
+                throw new IllegalArgumentException("--mechanisms is empty");
+            }
+            mechanisms.forEach(Catalog::get);
+            if (lengths.length == 0) {
+                throw new IllegalArgumentException("--lengths is empty");
+            }
+            for (int n : lengths) {
+                if (n < 1) {
+                    throw new IllegalArgumentException("--lengths holds " + n + "; allowed: >= 1");
+                }
+            }
+            if (headDim < 1 || heads < 1 || kvHeads < 1 || batch < 1 || threads < 1 || window < 0) {
+                throw new IllegalArgumentException("head dim, heads, kv heads, batch and threads must be >= 1 and "
+                        + "window >= 0");
+            }
+            if (heads % kvHeads != 0) {
+                throw new IllegalArgumentException("--heads " + heads + " is not a multiple of --kv-heads " + kvHeads);
+            }
+            if (!input.equals("random") && !input.equals("structured")) {
+                throw new IllegalArgumentException("--input " + input + "; allowed: random, structured");
+            }
+        }
+    }
+
+    /** One row of results; times in milliseconds; {@code error} is null unless the mechanism failed. */
+    public record Result(String mechanism, Pattern pattern, int n, int lk, int d, int heads, int kvHeads, int batch,
+                         double msMin, double msMedian, double msMax, double gflops, double pctPeak, double gbs,
+                         double pctBandwidth, long extraBytes, double relError, String error) {
+
+        Map<String, Object> toJson() {
+            Map<String, Object> o = Json.object();
+            o.put("mechanism", mechanism);
+            o.put("pattern", pattern.id());
+            o.put("n", n);
+            o.put("lk", lk);
+            o.put("d", d);
+            o.put("heads", heads);
+            o.put("kv_heads", kvHeads);
+            o.put("batch", batch);
+            Map<String, Object> ms = Json.object();
+            ms.put("min", msMin);
+            ms.put("median", msMedian);
+            ms.put("max", msMax);
+            o.put("ms", ms);
+            o.put("gflops", gflops);
+            o.put("pct_peak", pctPeak);
+            o.put("gbs", gbs);
+            o.put("pct_bandwidth", pctBandwidth);
+            o.put("extra_bytes", extraBytes);
+            o.put("rel_error", relError);
+            if (error != null) {
+                o.put("error", error);
+            }
+            return o;
+        }
+    }
+
+    /** The shape of a call of {@code pattern} at length {@code n}. */
+    public static InputShape shape(Config c, int n) {
+        return switch (c.pattern()) {
+            case NS, CS -> new InputShape(c.batch(), n, n, c.heads(), c.kvHeads(), c.headDim(), c.headDim());
+            case NC, CC -> new InputShape(c.batch(), n, 2 * n, c.heads(), c.kvHeads(), c.headDim(), c.headDim());
+            case DECODE -> new InputShape(c.batch(), 1, n, c.heads(), c.kvHeads(), c.headDim(), c.headDim());
+        };
+    }
+
+    /** The spec of the sweep's calls (finiteness is checked once per input, outside the timing). */
+    public static AttentionSpec spec(Config c) {
+        boolean causal = c.pattern() == Pattern.CS || c.pattern() == Pattern.CC || c.pattern() == Pattern.DECODE;
+        AttentionSpec spec = causal ? AttentionSpec.causal() : AttentionSpec.noncausal();
+        if (c.window() > 0) {
+            spec = spec.mask(Masks.slidingWindow(c.window()));
+        }
+        return spec.checkFinite(false);
+    }
+
+    /** Runs the sweep; {@code progress} receives one line per measurement. */
+    public static List<Result> run(Config c, MachinePeak peak, Consumer<String> progress) {
+        Engine engine = Engine.defaults().withThreads(c.threads());
+        List<Result> results = new ArrayList<>();
+        AttentionSpec spec = spec(c);
+        for (int li = 0; li < c.lengths().length; li++) {
+            int n = c.lengths()[li];
+            InputShape shape = shape(c, n);
+            AttentionInputs in = StandardInputs.generate(c.input(), c.seed() + 7919L * li, shape);
+            AttentionProblem.of(in.q(), in.k(), in.v(), spec.checkFinite(true), null); // validate once
+            MaskMod mask = spec.boundMask(shape.queryLength(), shape.keyLength());
+            long pairs = Masks.area(mask, shape.queryLength(), shape.keyLength());
+            double flops = 2.0 * (shape.headDim() + shape.valueDim()) * pairs * shape.heads() * shape.batch();
+            double bytes = 4.0 * ((double) shape.batch() * shape.kvHeads() * visibleKeys(mask, shape)
+                    * (shape.headDim() + shape.valueDim())
+                    + (double) shape.batch() * shape.queryLength() * shape.heads() * (shape.headDim() + shape.valueDim()));
+            ErrorRows errorRows = null;
+            for (String id : c.mechanisms()) {
+                Mechanism m = Catalog.get(id);
+                progress.accept(String.format("%-10s %-6s n=%-7d lk=%-7d", id, c.pattern().id(), shape.queryLength(),
+                        shape.keyLength()));
+                try {
+                    AttentionMechanism mechanism = m.create(engine);
+                    warmJit(c, mechanism, spec);
+                    Tensor out = Tensor.zeros(shape.batch(), shape.queryLength(), shape.heads(), shape.valueDim());
+                    double[] ms = time(() -> mechanism.forward(in.q(), in.k(), in.v(), spec, out));
+                    long extra = allocatedDuring(() -> mechanism.forward(in.q(), in.k(), in.v(), spec, out));
+                    if (errorRows == null) {
+                        errorRows = new ErrorRows(in, spec);
+                    }
+                    double relError = errorRows.relativeError(out);
+                    double seconds = ms[1] / 1e3;
+                    double gflops = flops / seconds / 1e9, gbs = bytes / seconds / 1e9;
+                    results.add(new Result(id, c.pattern(), shape.queryLength(), shape.keyLength(), shape.headDim(),
+                            shape.heads(), shape.kvHeads(), shape.batch(), ms[0], ms[1], ms[2], gflops,
+                            100 * gflops / peak.fmaGflops(), gbs, 100 * gbs / peak.streamGbs(), extra, relError, null));
+                } catch (RuntimeException | OutOfMemoryError e) {
+                    results.add(new Result(id, c.pattern(), shape.queryLength(), shape.keyLength(), shape.headDim(),
+                            shape.heads(), shape.kvHeads(), shape.batch(), Double.NaN, Double.NaN, Double.NaN,
+                            Double.NaN, Double.NaN, Double.NaN, Double.NaN, -1, Double.NaN,
+                            e.getClass().getSimpleName() + ": " + e.getMessage()));
+                }
+            }
+        }
+        return results;
+    }
+
+    /** Keys visible to at least one query (per KV head): the keys a kernel must read. */
+    private static long visibleKeys(MaskMod mask, InputShape shape) {
+        if (!(mask instanceof IntervalMask interval)) {
+            return shape.keyLength();
+        }
+        int from = shape.keyLength(), to = 0;
+        for (int q = 0; q < shape.queryLength(); q++) {
+            int f = Math.max(0, interval.keyFrom(0, 0, q)), t = Math.min(shape.keyLength(), interval.keyTo(0, 0, q));
+            if (f < t) {
+                from = Math.min(from, f);
+                to = Math.max(to, t);
+            }
+        }
+        return Math.max(0, to - from);
+    }
+
+    /** Runs the mechanism on a small input of the sweep's configuration until C2 has had time to compile it. */
+    private static void warmJit(Config c, AttentionMechanism mechanism, AttentionSpec spec) {
+        int small = c.pattern() == Pattern.DECODE ? Math.min(c.lengths()[0], 4096) : Math.min(c.lengths()[0], 512);
+        InputShape shape = shape(c, small);
+        AttentionInputs in = StandardInputs.random(c.seed() ^ 0x5eed, shape);
+        Tensor out = Tensor.zeros(shape.batch(), shape.queryLength(), shape.heads(), shape.valueDim());
+        long start = System.nanoTime();
+        for (int calls = 0; calls < 400 && System.nanoTime() - start < 1.5e9; calls++) {
+            mechanism.forward(in.q(), in.k(), in.v(), spec, out);
+        }
+    }
+
+    /** Min, median and max milliseconds (see the class comment for the protocol). */
+    static double[] time(Runnable call) {
+        long warmStart = System.nanoTime();
+        int warmups = 0;
+        while (true) {
+            long t0 = System.nanoTime();
+            call.run();
+            warmups++;
+            double last = (System.nanoTime() - t0) / 1e9;
+            double total = (System.nanoTime() - warmStart) / 1e9;
+            if (last > 2 || (warmups >= 2 && total >= 1)) {
+                break;
+            }
+        }
+        List<Double> times = new ArrayList<>();
+        long start = System.nanoTime();
+        while (times.size() < 5 || ((System.nanoTime() - start) < 1e9 && times.size() < 50)) {
+            long t0 = System.nanoTime();
+            call.run();
+            times.add((System.nanoTime() - t0) / 1e6);
+        }
+        double[] sorted = times.stream().mapToDouble(Double::doubleValue).sorted().toArray();
+        int size = sorted.length;
+        double median = size % 2 == 1 ? sorted[size / 2] : (sorted[size / 2 - 1] + sorted[size / 2]) / 2;
+        return new double[] {sorted[0], median, sorted[size - 1]};
+    }
+
+    /** Heap bytes allocated by every thread while {@code call} runs. */
+    static long allocatedDuring(Runnable call) {
+        com.sun.management.ThreadMXBean threads = (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
+        Map<Long, Long> before = allocatedByThread(threads);
+        call.run();
+        Map<Long, Long> after = allocatedByThread(threads);
+        long total = 0;
+        for (Map.Entry<Long, Long> e : after.entrySet()) {
+            total += e.getValue() - before.getOrDefault(e.getKey(), 0L);
+        }
+        return total;
+    }
+
+    private static Map<Long, Long> allocatedByThread(com.sun.management.ThreadMXBean threads) {
+        long[] ids = threads.getAllThreadIds();
+        long[] bytes = threads.getThreadAllocatedBytes(ids);
+        Map<Long, Long> map = new HashMap<>();
+        for (int i = 0; i < ids.length; i++) {
+            if (bytes[i] >= 0) {
+                map.put(ids[i], bytes[i]);
+            }
+        }
+        return map;
+    }
+
+    /** Reference outputs (float64) of a sample of query rows, computed once per input. */
+    private static final class ErrorRows {
+        private final int[] rows;
+        private final double[][] reference; // [(b·H + h)·rows.length + r][Dv]
+        private final int heads;
+
+        ErrorRows(AttentionInputs in, AttentionSpec spec) {
+            AttentionProblem p = AttentionProblem.of(in.q(), in.k(), in.v(), spec, null);
+            int lq = p.queryLength();
+            this.heads = p.heads();
+            if (lq <= ERROR_ROWS_ALL) {
+                rows = new int[lq];
+                Arrays.setAll(rows, i -> i);
+            } else {
+                rows = new int[40];
+                for (int r = 0; r < 32; r++) {
+                    rows[r] = (int) ((long) r * (lq - 8) / 32);
+                }
+                for (int r = 0; r < 8; r++) {
+                    rows[32 + r] = lq - 8 + r;
+                }
+            }
+            reference = new double[p.batch() * heads * rows.length][];
+            Engine.defaults().parallelFor(reference.length, t -> {
+                int r = t % rows.length, bh = t / rows.length;
+                double[] probabilities = new double[p.keyLength()];
+                double[] row = new double[p.valueDim()];
+                ReferenceAttention.row(p, bh / heads, bh % heads, rows[r], probabilities, row);
+                reference[t] = row;
+            });
+        }
+
+        double relativeError(Tensor out) {
+            double num = 0, den = 0;
+            for (int t = 0; t < reference.length; t++) {
+                int r = t % rows.length, bh = t / rows.length;
+                for (int c = 0; c < reference[t].length; c++) {
+                    double diff = out.get(bh / heads, rows[r], bh % heads, c) - reference[t][c];
+                    num += diff * diff;
+                    den += reference[t][c] * reference[t][c];
+                }
+            }
+            return Math.sqrt(num / Math.max(den, 1e-300));
+        }
+    }
+
+    /** The JSON document of a sweep: {@code {"machine": {...}, "results": [...]}}. */
+    public static Map<String, Object> toJson(MachinePeak peak, List<Result> results) {
+        Map<String, Object> doc = Json.object();
+        Map<String, Object> machine = Json.object();
+        machine.put("threads", peak.threads());
+        machine.put("fma_gflops", peak.fmaGflops());
+        machine.put("stream_gbs", peak.streamGbs());
+        machine.put("jdk", peak.jdk());
+        machine.put("simd", peak.simd());
+        doc.put("machine", machine);
+        List<Object> rows = new ArrayList<>();
+        results.forEach(r -> rows.add(r.toJson()));
+        doc.put("results", rows);
+        return doc;
+    }
+
+    /** The human-readable table of a sweep. */
+    public static String table(MachinePeak peak, List<Result> results) {
+        StringBuilder sb = new StringBuilder();
+        sb.append("machine: ").append(peak.line()).append('\n');
+        sb.append(String.format("%-10s %-6s %7s %7s %4s %5s %9s %9s %9s %8s %6s %8s %6s %9s %9s%n", "mechanism",
+                "pattern", "n", "lk", "d", "heads", "ms med", "ms min", "ms max", "GFLOP/s", "%peak", "GB/s", "%bw",
+                "extra MB", "rel err"));
+        for (Result r : results) {
+            if (r.error() != null) {
+                sb.append(String.format("%-10s %-6s %7d %7d %4d %5s  FAILED: %s%n", r.mechanism(), r.pattern().id(),
+                        r.n(), r.lk(), r.d(), r.heads() + "/" + r.kvHeads(), r.error()));
+                continue;
+            }
+            sb.append(String.format("%-10s %-6s %7d %7d %4d %5s %9.2f %9.2f %9.2f %8.1f %6.1f %8.2f %6.1f %9.2f %9.2e%n",
+                    r.mechanism(), r.pattern().id(), r.n(), r.lk(), r.d(), r.heads() + "/" + r.kvHeads(), r.msMedian(),
+                    r.msMin(), r.msMax(), r.gflops(), r.pctPeak(), r.gbs(), r.pctBandwidth(), r.extraBytes() / 1e6,
+                    r.relError()));
+        }
+        return sb.toString();
+    }
+}
