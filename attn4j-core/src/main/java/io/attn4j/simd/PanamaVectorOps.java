@@ -13,14 +13,28 @@ import jdk.incubator.vector.VectorSpecies;
  * reflectively, so the rest of the library links without the module. Tile kernels are register-blocked the way a
  * GEMM micro-kernel is: {@link #scoresTransposed} keeps a 4-key × 4-vector block of scores in 16 registers and
  * streams the transposed queries, broadcasting one key element at a time; {@link #accumulateTransposed} keeps a
- * 4-query × 4-vector block of the output and streams value rows. Every loop runs full vectors without masks and
- * finishes with at most one masked vector: C2 does not always intrinsify masked accesses (near the end of an array
- * they take a slow path), and a failed intrinsic boxes every vector it touches, so masks stay out of hot loops.
+ * 4-query × 4-vector block of the output and streams value rows.
  *
- * <p>The exponential is computed here rather than with {@code VectorOperators.EXP}, so its cost and accuracy are the
- * same on every platform: Cody–Waite range reduction {@code x = n·ln 2 + f} with {@code |f| <= ln2/2}, the Cephes
- * minimax polynomial for {@code e^f} (relative error about 1e-7), and {@code 2^n} assembled in the exponent bits.
- * Inputs below −88 give exactly 0 (results that would be subnormal are flushed), so masked scores (−∞) vanish.
+ * <p><b>How this code stays compiled.</b> The Vector API is fast only where C2 turns every call into an
+ * instruction; a vector that reaches a call C2 did not inline is boxed — a heap object per vector per call, and a
+ * kernel that runs ten times slower while allocating hundreds of megabytes. C2 has an inlining budget per compiled
+ * method. Past it, the API's own methods (force-inlined) are still inlined late, but a method of ours is refused.
+ * Hence three rules, each learnt from a profile:
+ * <ol>
+ *   <li>no method of this class passes a vector or a mask to another: kernels take arrays and indices, build their
+ *       masks themselves, and the exponential is written out where it is used (three times) rather than called;</li>
+ *   <li>loops run full vectors without masks and finish with a scalar (or one masked) tail: masked accesses near
+ *       the end of an array take a slow path that is not intrinsified;</li>
+ *   <li>hot helper calls between our methods pass arrays, so a call that ends up not inlined costs a call, never a
+ *       box.</li>
+ * </ol>
+ *
+ * <p><b>The exponential.</b> Computed here rather than with {@code VectorOperators.EXP}, so its cost and accuracy are
+ * the same on every platform: {@code y = x − shift <= 0} is clamped at −88, split as {@code y = n·ln 2 + f} with
+ * {@code |f| <= ln2/2} (Cody–Waite, ln 2 in two parts), {@code e^f = 1 + f + f²·P(f)} with the Cephes minimax
+ * polynomial (relative error about 1e-7), and {@code 2^n} assembled in the exponent bits after rounding with the
+ * 1.5·2^23 trick. Inputs below −88 give exactly 0, so masked scores (−∞) vanish; results that would be subnormal
+ * are flushed to 0.
  */
 final class PanamaVectorOps implements VectorOps {
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
@@ -33,6 +47,9 @@ final class PanamaVectorOps implements VectorOps {
     /** 1.5 · 2^23: adding it rounds a float of magnitude below 2^22 to the nearest integer. */
     private static final float ROUND_MAGIC = 12582912f;
     private static final int ROUND_MAGIC_BITS = Float.floatToRawIntBits(ROUND_MAGIC);
+    /** Cephes expf: e^f = 1 + f + f²·(((((P5·f + P4)·f + P3)·f + P2)·f + P1)·f + P0). */
+    private static final float P5 = 1.9875691500E-4f, P4 = 1.3981999507E-3f, P3 = 8.3334519073E-3f,
+            P2 = 4.1665795894E-2f, P1 = 1.6666665459E-1f, P0 = 5.0000001201E-1f;
     private static final float[] IOTA = new float[L];
 
     static {
@@ -57,31 +74,6 @@ final class PanamaVectorOps implements VectorOps {
         return L;
     }
 
-    private static FloatVector bc(float value) {
-        return FloatVector.broadcast(F, value);
-    }
-
-    /**
-     * e^x lane-wise for x <= 88 (every caller passes x − max or x − lse, which are <= 0), as described in the class
-     * comment. The clamp is a compare and blend rather than {@code max}, whose Java NaN semantics cost several
-     * instructions on x86; NaN inputs still give NaN.
-     */
-    static FloatVector exp(FloatVector x) {
-        x = x.blend(-88f, x.lt(-88f));
-        FloatVector t = x.fma(LOG2E, ROUND_MAGIC);
-        FloatVector n = t.sub(ROUND_MAGIC);
-        IntVector twoToN = t.reinterpretAsInts().sub(ROUND_MAGIC_BITS).add(127).lanewise(VectorOperators.LSHL, 23);
-        FloatVector f = n.fma(bc(-LN2_HI), x);
-        f = n.fma(bc(-LN2_LO), f);
-        FloatVector p = f.fma(1.9875691500E-4f, 1.3981999507E-3f);
-        p = p.fma(f, bc(8.3334519073E-3f));
-        p = p.fma(f, bc(4.1665795894E-2f));
-        p = p.fma(f, bc(1.6666665459E-1f));
-        p = p.fma(f, bc(5.0000001201E-1f));
-        FloatVector ef = p.mul(f.mul(f)).add(f).add(1f);
-        return ef.mul(twoToN.reinterpretAsFloats());
-    }
-
     // ---------------------------------------------------------------- level 1
 
     @Override
@@ -98,24 +90,26 @@ final class PanamaVectorOps implements VectorOps {
             acc3 = FloatVector.fromArray(F, a, aOffset + i + 3 * L)
                     .fma(FloatVector.fromArray(F, b, bOffset + i + 3 * L), acc3);
         }
-        for (; i < n; i += L) {
-            VectorMask<Float> m = F.indexInRange(i, n);
-            acc0 = FloatVector.fromArray(F, a, aOffset + i, m).fma(FloatVector.fromArray(F, b, bOffset + i, m), acc0);
+        for (; i + L <= n; i += L) {
+            acc0 = FloatVector.fromArray(F, a, aOffset + i).fma(FloatVector.fromArray(F, b, bOffset + i), acc0);
         }
-        return acc0.add(acc1).add(acc2.add(acc3)).reduceLanes(VectorOperators.ADD);
+        float sum = acc0.add(acc1).add(acc2.add(acc3)).reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) {
+            sum += a[aOffset + i] * b[bOffset + i];
+        }
+        return sum;
     }
 
     @Override
     public void axpy(float alpha, float[] x, int xOffset, float[] y, int yOffset, int n) {
+        FloatVector a = FloatVector.broadcast(F, alpha);
         int i = 0;
         for (; i + L <= n; i += L) {
-            FloatVector.fromArray(F, x, xOffset + i).fma(bc(alpha), FloatVector.fromArray(F, y, yOffset + i))
+            FloatVector.fromArray(F, x, xOffset + i).fma(a, FloatVector.fromArray(F, y, yOffset + i))
                     .intoArray(y, yOffset + i);
         }
-        if (i < n) {
-            VectorMask<Float> m = F.indexInRange(i, n);
-            FloatVector.fromArray(F, x, xOffset + i, m).fma(bc(alpha), FloatVector.fromArray(F, y, yOffset + i, m))
-                    .intoArray(y, yOffset + i, m);
+        for (; i < n; i++) {
+            y[yOffset + i] += alpha * x[xOffset + i];
         }
     }
 
@@ -125,20 +119,23 @@ final class PanamaVectorOps implements VectorOps {
         for (; i + L <= n; i += L) {
             FloatVector.fromArray(F, x, offset + i).mul(alpha).intoArray(x, offset + i);
         }
-        if (i < n) {
-            VectorMask<Float> m = F.indexInRange(i, n);
-            FloatVector.fromArray(F, x, offset + i, m).mul(alpha).intoArray(x, offset + i, m);
+        for (; i < n; i++) {
+            x[offset + i] *= alpha;
         }
     }
 
     @Override
     public float max(float[] x, int offset, int n) {
-        FloatVector acc = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY);
+        FloatVector acc0 = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY), acc1 = acc0;
         int i = 0;
-        for (; i + L <= n; i += L) {
-            acc = acc.max(FloatVector.fromArray(F, x, offset + i));
+        for (; i + 2 * L <= n; i += 2 * L) {
+            acc0 = acc0.max(FloatVector.fromArray(F, x, offset + i));
+            acc1 = acc1.max(FloatVector.fromArray(F, x, offset + i + L));
         }
-        float m = acc.reduceLanes(VectorOperators.MAX);
+        for (; i + L <= n; i += L) {
+            acc0 = acc0.max(FloatVector.fromArray(F, x, offset + i));
+        }
+        float m = acc0.max(acc1).reduceLanes(VectorOperators.MAX);
         for (; i < n; i++) {
             m = Math.max(m, x[offset + i]);
         }
@@ -154,17 +151,32 @@ final class PanamaVectorOps implements VectorOps {
         FloatVector acc = FloatVector.zero(F);
         int i = 0;
         for (; i + L <= n; i += L) {
-            FloatVector p = exp(FloatVector.fromArray(F, x, offset + i).sub(shift));
+// e^y, y = x − shift <= 0, written out (see the class comment): clamp, y = n·ln2 + f, Cephes
+// polynomial for e^f, 2^n in the exponent bits
+FloatVector y = FloatVector.fromArray(F, x, offset + i).sub(shift);
+y = y.blend(-88f, y.lt(-88f));
+FloatVector t = y.fma(LOG2E, ROUND_MAGIC);
+FloatVector rounded = t.sub(ROUND_MAGIC);
+FloatVector f = rounded.fma(FloatVector.broadcast(F, -LN2_HI), y);
+f = rounded.fma(FloatVector.broadcast(F, -LN2_LO), f);
+FloatVector poly = f.fma(P5, P4);
+poly = poly.fma(f, FloatVector.broadcast(F, P3));
+poly = poly.fma(f, FloatVector.broadcast(F, P2));
+poly = poly.fma(f, FloatVector.broadcast(F, P1));
+poly = poly.fma(f, FloatVector.broadcast(F, P0));
+FloatVector twoToN = t.reinterpretAsInts().sub(ROUND_MAGIC_BITS).add(127)
+        .lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();
+FloatVector p = poly.mul(f.mul(f)).add(f).add(1f).mul(twoToN);
             p.intoArray(x, offset + i);
             acc = acc.add(p);
         }
-        if (i < n) {
-            VectorMask<Float> m = F.indexInRange(i, n);
-            FloatVector p = exp(FloatVector.fromArray(F, x, offset + i, m).sub(shift));
-            p.intoArray(x, offset + i, m);
-            acc = acc.add(p, m);
+        float sum = acc.reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) {
+            float p = (float) Math.exp(x[offset + i] - shift);
+            x[offset + i] = p;
+            sum += p;
         }
-        return acc.reduceLanes(VectorOperators.ADD);
+        return sum;
     }
 
     @Override
@@ -172,16 +184,29 @@ final class PanamaVectorOps implements VectorOps {
         FloatVector acc = FloatVector.zero(F);
         int i = 0;
         for (; i + L <= n; i += L) {
-            acc = acc.add(exp(FloatVector.fromArray(F, x, offset + i)
-                    .sub(FloatVector.fromArray(F, shift, shiftOffset + i))));
+// e^y, y = x − shift <= 0, written out (see the class comment): clamp, y = n·ln2 + f, Cephes
+// polynomial for e^f, 2^n in the exponent bits
+FloatVector y = FloatVector.fromArray(F, x, offset + i).sub(FloatVector.fromArray(F, shift, shiftOffset + i));
+y = y.blend(-88f, y.lt(-88f));
+FloatVector t = y.fma(LOG2E, ROUND_MAGIC);
+FloatVector rounded = t.sub(ROUND_MAGIC);
+FloatVector f = rounded.fma(FloatVector.broadcast(F, -LN2_HI), y);
+f = rounded.fma(FloatVector.broadcast(F, -LN2_LO), f);
+FloatVector poly = f.fma(P5, P4);
+poly = poly.fma(f, FloatVector.broadcast(F, P3));
+poly = poly.fma(f, FloatVector.broadcast(F, P2));
+poly = poly.fma(f, FloatVector.broadcast(F, P1));
+poly = poly.fma(f, FloatVector.broadcast(F, P0));
+FloatVector twoToN = t.reinterpretAsInts().sub(ROUND_MAGIC_BITS).add(127)
+        .lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();
+FloatVector p = poly.mul(f.mul(f)).add(f).add(1f).mul(twoToN);
+            acc = acc.add(p);
         }
-        if (i < n) {
-            VectorMask<Float> m = F.indexInRange(i, n);
-            FloatVector p = exp(FloatVector.fromArray(F, x, offset + i, m)
-                    .sub(FloatVector.fromArray(F, shift, shiftOffset + i, m)));
-            acc = acc.add(p, m);
+        float sum = acc.reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) {
+            sum += (float) Math.exp(x[offset + i] - shift[shiftOffset + i]);
         }
-        return acc.reduceLanes(VectorOperators.ADD);
+        return sum;
     }
 
     @Override
@@ -192,10 +217,8 @@ final class PanamaVectorOps implements VectorOps {
             FloatVector.fromArray(F, x, offset + i).mul(inverse).lanewise(VectorOperators.TANH).mul(cap)
                     .intoArray(x, offset + i);
         }
-        if (i < n) {
-            VectorMask<Float> m = F.indexInRange(i, n);
-            FloatVector.fromArray(F, x, offset + i, m).mul(inverse).lanewise(VectorOperators.TANH).mul(cap)
-                    .intoArray(x, offset + i, m);
+        for (; i < n; i++) {
+            x[offset + i] = cap * (float) Math.tanh(x[offset + i] * inverse);
         }
     }
 
@@ -207,10 +230,8 @@ final class PanamaVectorOps implements VectorOps {
             FloatVector distance = iota.add((float) (start + i)).abs();
             FloatVector.fromArray(F, x, offset + i).sub(distance.mul(slope)).intoArray(x, offset + i);
         }
-        if (i < n) {
-            VectorMask<Float> m = F.indexInRange(i, n);
-            FloatVector distance = iota.add((float) (start + i)).abs();
-            FloatVector.fromArray(F, x, offset + i, m).sub(distance.mul(slope)).intoArray(x, offset + i, m);
+        for (; i < n; i++) {
+            x[offset + i] -= slope * Math.abs(start + i);
         }
     }
 
@@ -331,6 +352,7 @@ final class PanamaVectorOps implements VectorOps {
         c33.intoArray(s, out + 3 * L);
     }
 
+
     private static void qk1x4(float[] qT, int q, int qStride, float[] k, int k0, int dim, float[] s, int out) {
         FloatVector c0 = FloatVector.zero(F), c1 = FloatVector.zero(F), c2 = FloatVector.zero(F), c3 = FloatVector.zero(F);
         for (int t0 = 0; t0 < dim; t0 += DIM_CHUNK) {
@@ -354,6 +376,7 @@ final class PanamaVectorOps implements VectorOps {
         c2.intoArray(s, out + 2 * L);
         c3.intoArray(s, out + 3 * L);
     }
+
 
     /**
      * 4 keys × one masked query vector. Masks are built here from (lane, limit), never passed in: a mask argument of a
@@ -385,6 +408,7 @@ final class PanamaVectorOps implements VectorOps {
         c3.intoArray(s, out + 3 * sStride, m);
     }
 
+
     private static void qk1x1(float[] qT, int q, int qStride, float[] k, int k0, int dim,
                               float[] s, int out, int lane, int limit) {
         VectorMask<Float> m = F.indexInRange(lane, limit);
@@ -399,6 +423,7 @@ final class PanamaVectorOps implements VectorOps {
         }
         c.intoArray(s, out, m);
     }
+
 
     @Override
     public void accumulateTransposed(float[] pT, int pOffset, int pStride, int queries, int keys,
@@ -484,6 +509,7 @@ final class PanamaVectorOps implements VectorOps {
         c33.intoArray(o, o3 + 3 * L);
     }
 
+
     private static void pv1x4(float[] pT, int p, int pStride, int keys, float[] v, int v0, int vStride,
                               float[] o, int out) {
         FloatVector c0 = FloatVector.fromArray(F, o, out), c1 = FloatVector.fromArray(F, o, out + L);
@@ -501,6 +527,7 @@ final class PanamaVectorOps implements VectorOps {
         c2.intoArray(o, out + 2 * L);
         c3.intoArray(o, out + 3 * L);
     }
+
 
     private static void pv4x1(float[] pT, int p, int pStride, int keys, float[] v, int v0, int vStride,
                               float[] o, int out, int oStride, int lane, int limit) {
@@ -522,6 +549,7 @@ final class PanamaVectorOps implements VectorOps {
         c3.intoArray(o, o3, m);
     }
 
+
     private static void pv1x1(float[] pT, int p, int pStride, int keys, float[] v, int v0, int vStride,
                               float[] o, int out, int lane, int limit) {
         VectorMask<Float> m = F.indexInRange(lane, limit);
@@ -532,14 +560,35 @@ final class PanamaVectorOps implements VectorOps {
         c.intoArray(o, out, m);
     }
 
+
     @Override
-    public void columnMax(float[] s, int sOffset, int sStride, int rows, int cols, float[] max, int maxOffset) {
+    public void onlineSoftmaxTransposed(float[] s, int sOffset, int sStride, int rows, int cols, int firstKey,
+                                        int[] from, int[] to, float[] max, float[] sum, float[] scoreSum,
+                                        float[] alpha, float[] o, int oStride, int dimV) {
+        if (from != null) {
+            maskOutsideIntervals(s, sOffset, sStride, rows, cols, firstKey, from, to, 0);
+        }
+        System.arraycopy(max, 0, alpha, 0, cols); // alpha holds the old maxima until they are turned into factors
+        columnMax(s, sOffset, sStride, rows, cols, max);
+        for (int i = 0; i < cols; i++) {
+            // e^(m_old − m_new), exactly 1 when the maximum did not move (which covers −∞ = −∞)
+            alpha[i] = alpha[i] == max[i] ? 1f : (float) Math.exp(alpha[i] - max[i]);
+        }
+        expColumns(s, sOffset, sStride, rows, cols, max, sum, scoreSum, alpha);
+        for (int i = 0; i < cols; i++) {
+            if (alpha[i] != 1f) {
+                scale(o, i * oStride, dimV, alpha[i]);
+            }
+        }
+    }
+
+    /** {@code max[i] = max(max[i], max_j s[j][i])}. */
+    private static void columnMax(float[] s, int sOffset, int sStride, int rows, int cols, float[] max) {
         int i = 0;
         // four column vectors at a time: four independent max chains instead of one latency-bound chain
         for (; i + 4 * L <= cols; i += 4 * L) {
-            int at = maxOffset + i;
-            FloatVector a0 = FloatVector.fromArray(F, max, at), a1 = FloatVector.fromArray(F, max, at + L);
-            FloatVector a2 = FloatVector.fromArray(F, max, at + 2 * L), a3 = FloatVector.fromArray(F, max, at + 3 * L);
+            FloatVector a0 = FloatVector.fromArray(F, max, i), a1 = FloatVector.fromArray(F, max, i + L);
+            FloatVector a2 = FloatVector.fromArray(F, max, i + 2 * L), a3 = FloatVector.fromArray(F, max, i + 3 * L);
             for (int j = 0; j < rows; j++) {
                 int row = sOffset + j * sStride + i;
                 a0 = a0.max(FloatVector.fromArray(F, s, row));
@@ -547,79 +596,86 @@ final class PanamaVectorOps implements VectorOps {
                 a2 = a2.max(FloatVector.fromArray(F, s, row + 2 * L));
                 a3 = a3.max(FloatVector.fromArray(F, s, row + 3 * L));
             }
-            a0.intoArray(max, at);
-            a1.intoArray(max, at + L);
-            a2.intoArray(max, at + 2 * L);
-            a3.intoArray(max, at + 3 * L);
+            a0.intoArray(max, i);
+            a1.intoArray(max, i + L);
+            a2.intoArray(max, i + 2 * L);
+            a3.intoArray(max, i + 3 * L);
         }
-        for (; i < cols; i += L) {
-            VectorMask<Float> m = F.indexInRange(i, cols);
-            FloatVector even = FloatVector.fromArray(F, max, maxOffset + i, m);
-            FloatVector odd = even;
-            int j = 0;
-            for (; j + 2 <= rows; j += 2) {
-                even = even.max(FloatVector.fromArray(F, s, sOffset + j * sStride + i, m));
-                odd = odd.max(FloatVector.fromArray(F, s, sOffset + (j + 1) * sStride + i, m));
+        for (; i + L <= cols; i += L) {
+            FloatVector a = FloatVector.fromArray(F, max, i);
+            for (int j = 0; j < rows; j++) {
+                a = a.max(FloatVector.fromArray(F, s, sOffset + j * sStride + i));
             }
-            if (j < rows) {
-                even = even.max(FloatVector.fromArray(F, s, sOffset + j * sStride + i, m));
+            a.intoArray(max, i);
+        }
+        for (; i < cols; i++) {
+            float m = max[i];
+            for (int j = 0; j < rows; j++) {
+                m = Math.max(m, s[sOffset + j * sStride + i]);
             }
-            even.max(odd).intoArray(max, maxOffset + i, m);
+            max[i] = m;
         }
     }
 
-    @Override
-    public void expColumns(float[] s, int sOffset, int sStride, int rows, int cols,
-                           float[] shift, int shiftOffset, float[] sum, int sumOffset, float[] scoreSum) {
+    /**
+     * {@code s[j][i] = e^(s[j][i] − max[i])} (0 where max is −∞), {@code sum[i] = alpha[i]·sum[i] + Σ_j}, and the
+     * score-weighted sum for the entropy observer.
+     */
+    private static void expColumns(float[] s, int sOffset, int sStride, int rows, int cols, float[] max, float[] sum,
+                                   float[] scoreSum, float[] alpha) {
         int i = 0;
         for (; i + L <= cols; i += L) {
-            FloatVector shiftV = FloatVector.fromArray(F, shift, shiftOffset + i);
-            // A column whose max is −∞ holds only −∞; shifting it by 0 makes every exp exactly 0.
-            shiftV = shiftV.blend(0f, shiftV.eq(Float.NEGATIVE_INFINITY));
-            FloatVector acc = FloatVector.zero(F);
-            FloatVector accScore = FloatVector.zero(F);
+            FloatVector shift = FloatVector.fromArray(F, max, i);
+            // a column whose max is −∞ holds only −∞; shifting it by 0 makes every exp exactly 0
+            shift = shift.blend(0f, shift.eq(Float.NEGATIVE_INFINITY));
+            FloatVector acc = FloatVector.zero(F), accScore = FloatVector.zero(F);
             for (int j = 0; j < rows; j++) {
                 int at = sOffset + j * sStride + i;
                 FloatVector x = FloatVector.fromArray(F, s, at);
-                FloatVector p = exp(x.sub(shiftV));
+                // e^y, y = x − shift <= 0, written out (see the class comment): clamp, y = n·ln2 + f, Cephes
+                // polynomial for e^f, 2^n in the exponent bits
+                FloatVector y = x.sub(shift);
+                y = y.blend(-88f, y.lt(-88f));
+                FloatVector t = y.fma(LOG2E, ROUND_MAGIC);
+                FloatVector rounded = t.sub(ROUND_MAGIC);
+                FloatVector f = rounded.fma(FloatVector.broadcast(F, -LN2_HI), y);
+                f = rounded.fma(FloatVector.broadcast(F, -LN2_LO), f);
+                FloatVector poly = f.fma(P5, P4);
+                poly = poly.fma(f, FloatVector.broadcast(F, P3));
+                poly = poly.fma(f, FloatVector.broadcast(F, P2));
+                poly = poly.fma(f, FloatVector.broadcast(F, P1));
+                poly = poly.fma(f, FloatVector.broadcast(F, P0));
+                FloatVector twoToN = t.reinterpretAsInts().sub(ROUND_MAGIC_BITS).add(127)
+                        .lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();
+                FloatVector p = poly.mul(f.mul(f)).add(f).add(1f).mul(twoToN);
                 p.intoArray(s, at);
                 acc = acc.add(p);
                 if (scoreSum != null) {
-                    // −∞ scores have p = 0; clamping them keeps 0 · score finite.
-                    accScore = p.fma(x.max(-Float.MAX_VALUE), accScore);
+                    accScore = p.fma(x.max(-Float.MAX_VALUE), accScore); // −∞ scores have p = 0
                 }
             }
-            FloatVector.fromArray(F, sum, sumOffset + i).add(acc).intoArray(sum, sumOffset + i);
+            FloatVector a = FloatVector.fromArray(F, alpha, i);
+            FloatVector.fromArray(F, sum, i).fma(a, acc).intoArray(sum, i);
             if (scoreSum != null) {
-                FloatVector.fromArray(F, scoreSum, sumOffset + i).add(accScore).intoArray(scoreSum, sumOffset + i);
+                FloatVector.fromArray(F, scoreSum, i).fma(a, accScore).intoArray(scoreSum, i);
             }
         }
-        if (i < cols) {
-            expColumnsTail(s, sOffset, sStride, rows, cols, i, shift, shiftOffset, sum, sumOffset, scoreSum);
-        }
-    }
-
-    /** The last, partial vector of columns of {@link #expColumns}. */
-    private static void expColumnsTail(float[] s, int sOffset, int sStride, int rows, int cols, int i,
-                                       float[] shift, int shiftOffset, float[] sum, int sumOffset, float[] scoreSum) {
-        VectorMask<Float> m = F.indexInRange(i, cols);
-        FloatVector shiftV = FloatVector.fromArray(F, shift, shiftOffset + i, m);
-        shiftV = shiftV.blend(0f, shiftV.eq(Float.NEGATIVE_INFINITY));
-        FloatVector acc = FloatVector.zero(F);
-        FloatVector accScore = FloatVector.zero(F);
-        for (int j = 0; j < rows; j++) {
-            int at = sOffset + j * sStride + i;
-            FloatVector x = FloatVector.fromArray(F, s, at, m);
-            FloatVector p = exp(x.sub(shiftV));
-            p.intoArray(s, at, m);
-            acc = acc.add(p);
-            if (scoreSum != null) {
-                accScore = p.fma(x.max(-Float.MAX_VALUE), accScore);
+        for (; i < cols; i++) {
+            float m = max[i], total = 0f, scoreTotal = 0f;
+            for (int j = 0; j < rows; j++) {
+                int at = sOffset + j * sStride + i;
+                float score = s[at];
+                float p = m == Float.NEGATIVE_INFINITY ? 0f : (float) Math.exp(score - m);
+                s[at] = p;
+                total += p;
+                if (p != 0f) {
+                    scoreTotal += p * score;
+                }
             }
-        }
-        FloatVector.fromArray(F, sum, sumOffset + i, m).add(acc).intoArray(sum, sumOffset + i, m);
-        if (scoreSum != null) {
-            FloatVector.fromArray(F, scoreSum, sumOffset + i, m).add(accScore).intoArray(scoreSum, sumOffset + i, m);
+            sum[i] = alpha[i] * sum[i] + total;
+            if (scoreSum != null) {
+                scoreSum[i] = alpha[i] * scoreSum[i] + scoreTotal;
+            }
         }
     }
 
@@ -649,16 +705,6 @@ final class PanamaVectorOps implements VectorOps {
     }
 
     @Override
-    public void scaleRows(float[] o, int oOffset, int oStride, int rows, int cols, float[] factor, int factorOffset) {
-        for (int r = 0; r < rows; r++) {
-            float f = factor[factorOffset + r];
-            if (f != 1f) {
-                scale(o, oOffset + r * oStride, cols, f);
-            }
-        }
-    }
-
-    @Override
     public void transposeScaled(float[] src, int srcOffset, int srcStride, int rows, int cols,
                                 float[] dst, int dstOffset, int dstStride, float scale) {
         // A gather-free transpose: rows of the source are read contiguously, columns of the destination written
@@ -672,6 +718,28 @@ final class PanamaVectorOps implements VectorOps {
     }
 
     // ---------------------------------------------------------------- row tiles
+
+    @Override
+    public void onlineSoftmaxRows(float[] s, int sOffset, int sStride, int rows, int keys, int firstKey,
+                                  int[] from, int[] to, int state, float[] max, float[] sum, float[] o, int oStride,
+                                  int dimV) {
+        for (int r = 0; r < rows; r++) {
+            int row = sOffset + r * sStride, st = state + r;
+            if (from != null) {
+                int lo = Math.min(keys, Math.max(0, from[st] - firstKey));
+                int hi = Math.max(lo, Math.min(keys, to[st] - firstKey));
+                java.util.Arrays.fill(s, row, row + lo, Float.NEGATIVE_INFINITY);
+                java.util.Arrays.fill(s, row + hi, row + keys, Float.NEGATIVE_INFINITY);
+            }
+            float mOld = max[st], m = Math.max(mOld, max(s, row, keys));
+            float a = m == mOld ? 1f : (float) Math.exp(mOld - m);
+            sum[st] = a * sum[st] + expShiftSum(s, row, keys, m);
+            max[st] = m;
+            if (a != 1f) {
+                scale(o, st * oStride, dimV, a);
+            }
+        }
+    }
 
     @Override
     public void scoresRows(float[] q, int qOffset, int qStride, int queries,
@@ -770,6 +838,7 @@ final class PanamaVectorOps implements VectorOps {
         }
     }
 
+
     @Override
     public void accumulateRows(float[] p, int pOffset, int pStride, int queries, int keys,
                                float[] v, int vOffset, int vStride, int dimV,
@@ -856,6 +925,7 @@ final class PanamaVectorOps implements VectorOps {
         c33.intoArray(o, o3 + 3 * L);
     }
 
+
     /** Two query rows × four value vectors. */
     private static void pvRows2x4(float[] p, int p0, int pStride, int keys, float[] v, int v0, int vStride,
                                   float[] o, int out, int oStride) {
@@ -892,6 +962,7 @@ final class PanamaVectorOps implements VectorOps {
         c13.intoArray(o, out1 + 3 * L);
     }
 
+
     private static void pvRows1x4(float[] p, int p0, int keys, float[] v, int v0, int vStride, float[] o, int out) {
         FloatVector c0 = FloatVector.fromArray(F, o, out), c1 = FloatVector.fromArray(F, o, out + L);
         FloatVector c2 = FloatVector.fromArray(F, o, out + 2 * L), c3 = FloatVector.fromArray(F, o, out + 3 * L);
@@ -908,6 +979,7 @@ final class PanamaVectorOps implements VectorOps {
         c2.intoArray(o, out + 2 * L);
         c3.intoArray(o, out + 3 * L);
     }
+
 
     /** One query row × one (possibly partial) value vector at column {@code lane}. */
     private static void pvRows1x1(float[] p, int p0, int keys, float[] v, int v0, int vStride, float[] o, int out,

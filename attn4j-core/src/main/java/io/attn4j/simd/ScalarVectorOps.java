@@ -120,29 +120,59 @@ public final class ScalarVectorOps implements VectorOps {
     }
 
     @Override
-    public void columnMax(float[] s, int sOffset, int sStride, int rows, int cols, float[] max, int maxOffset) {
-        for (int j = 0; j < rows; j++) {
-            int row = sOffset + j * sStride;
-            for (int i = 0; i < cols; i++) {
-                max[maxOffset + i] = Math.max(max[maxOffset + i], s[row + i]);
+    public void onlineSoftmaxTransposed(float[] s, int sOffset, int sStride, int rows, int cols, int firstKey,
+                                        int[] from, int[] to, float[] max, float[] sum, float[] scoreSum,
+                                        float[] alpha, float[] o, int oStride, int dimV) {
+        if (from != null) {
+            maskOutsideIntervals(s, sOffset, sStride, rows, cols, firstKey, from, to, 0);
+        }
+        for (int i = 0; i < cols; i++) {
+            float m = max[i];
+            for (int j = 0; j < rows; j++) {
+                m = Math.max(m, s[sOffset + j * sStride + i]);
+            }
+            float a = m == max[i] ? 1f : (float) Math.exp(max[i] - m);
+            float rowSum = 0f, rowScoreSum = 0f;
+            for (int j = 0; j < rows; j++) {
+                int at = sOffset + j * sStride + i;
+                float score = s[at];
+                float p = m == Float.NEGATIVE_INFINITY ? 0f : (float) Math.exp(score - m);
+                s[at] = p;
+                rowSum += p;
+                if (p != 0f) {
+                    rowScoreSum += p * score;
+                }
+            }
+            sum[i] = a * sum[i] + rowSum;
+            if (scoreSum != null) {
+                scoreSum[i] = a * scoreSum[i] + rowScoreSum;
+            }
+            alpha[i] = a;
+            max[i] = m;
+            if (a != 1f) {
+                scale(o, i * oStride, dimV, a);
             }
         }
     }
 
     @Override
-    public void expColumns(float[] s, int sOffset, int sStride, int rows, int cols,
-                           float[] shift, int shiftOffset, float[] sum, int sumOffset, float[] scoreSum) {
-        for (int j = 0; j < rows; j++) {
-            int row = sOffset + j * sStride;
-            for (int i = 0; i < cols; i++) {
-                float m = shift[shiftOffset + i];
-                float score = s[row + i];
-                float p = m == Float.NEGATIVE_INFINITY ? 0f : (float) Math.exp(score - m);
-                s[row + i] = p;
-                sum[sumOffset + i] += p;
-                if (scoreSum != null && p != 0f) {
-                    scoreSum[sumOffset + i] += p * score;
-                }
+    public void onlineSoftmaxRows(float[] s, int sOffset, int sStride, int rows, int keys, int firstKey,
+                                  int[] from, int[] to, int state, float[] max, float[] sum, float[] o, int oStride,
+                                  int dimV) {
+        for (int r = 0; r < rows; r++) {
+            int row = sOffset + r * sStride, st = state + r;
+            if (from != null) {
+                int lo = Math.min(keys, Math.max(0, from[st] - firstKey));
+                int hi = Math.max(lo, Math.min(keys, to[st] - firstKey));
+                java.util.Arrays.fill(s, row, row + lo, Float.NEGATIVE_INFINITY);
+                java.util.Arrays.fill(s, row + hi, row + keys, Float.NEGATIVE_INFINITY);
+            }
+            float m = Math.max(max[st], max(s, row, keys));
+            float a = m == max[st] ? 1f : (float) Math.exp(max[st] - m);
+            sum[st] = a * sum[st] + expShiftSum(s, row, keys, m);
+            max[st] = m;
+            if (a != 1f) {
+                scale(o, st * oStride, dimV, a);
             }
         }
     }
@@ -157,17 +187,6 @@ public final class ScalarVectorOps implements VectorOps {
                 if (key < from[boundsOffset + i] || key >= to[boundsOffset + i]) {
                     s[row + i] = Float.NEGATIVE_INFINITY;
                 }
-            }
-        }
-    }
-
-    @Override
-    public void scaleRows(float[] o, int oOffset, int oStride, int rows, int cols, float[] factor, int factorOffset) {
-        for (int r = 0; r < rows; r++) {
-            float f = factor[factorOffset + r];
-            int row = oOffset + r * oStride;
-            for (int c = 0; c < cols; c++) {
-                o[row + c] *= f;
             }
         }
     }

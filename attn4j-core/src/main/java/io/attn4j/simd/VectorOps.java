@@ -70,17 +70,34 @@ public interface VectorOps {
                               float[] v, int vOffset, int vStride, int dimV,
                               float[] o, int oOffset, int oStride);
 
-    /** {@code max[maxOffset + i] = max(max[maxOffset+i], max_j s[sOffset + j·sStride + i])}. */
-    void columnMax(float[] s, int sOffset, int sStride, int rows, int cols, float[] max, int maxOffset);
+    /**
+     * One online-softmax step over a transposed score tile (FlashAttention-2's inner update), for the queries
+     * {@code i < cols} (per-query arrays are indexed from 0, tile element (key j, query i) is
+     * {@code s[sOffset + j·sStride + i]}):
+     * <ol>
+     *   <li>when {@code from} is not null, {@code s[j][i] = −∞} unless {@code from[i] <= firstKey + j < to[i]};</li>
+     *   <li>{@code m = max(max[i], max_j s[j][i])}, {@code alpha[i] = e^(max[i] − m)} (1 when they are equal, which
+     *       covers a query that has seen only −∞);</li>
+     *   <li>{@code s[j][i] = e^(s[j][i] − m)} (0 when {@code m = −∞});</li>
+     *   <li>{@code sum[i] = alpha[i]·sum[i] + Σ_j s[j][i]}; when {@code scoreSum} is not null, also
+     *       {@code scoreSum[i] = alpha[i]·scoreSum[i] + Σ_j p_ji·score_ji} over the finite scores;</li>
+     *   <li>output row {@code i}, {@code o[i·oStride + c]} for {@code c < dimV}, is multiplied by {@code alpha[i]};</li>
+     *   <li>{@code max[i] = m}.</li>
+     * </ol>
+     * One call per tile keeps the SIMD code of the whole step in one method that the JIT compiles on its own.
+     */
+    void onlineSoftmaxTransposed(float[] s, int sOffset, int sStride, int rows, int cols, int firstKey,
+                                 int[] from, int[] to, float[] max, float[] sum, float[] scoreSum, float[] alpha,
+                                 float[] o, int oStride, int dimV);
 
     /**
-     * Exponentiates a transposed tile against per-column shifts and accumulates the column sums:
-     * {@code p = exp(s[j][i] − shift[i])} (0 where {@code shift[i]} is negative infinity) replaces {@code s[j][i]},
-     * and {@code sum[i] += Σ_j p}. When {@code scoreSum} is not {@code null}, also
-     * {@code scoreSum[i] += Σ_j p · s[j][i]} over the keys with finite scores (for the entropy observer).
+     * The same step over row tiles (one row per query, {@code s[sOffset + r·sStride + j]}), for queries
+     * {@code r < rows} whose per-query state is at index {@code state + r} of {@code max}, {@code sum}, {@code from},
+     * {@code to} and whose output row is {@code o[(state + r)·oStride + c]}: mask to {@code [from, to)} when
+     * {@code from} is not null, update the maximum, exponentiate, add to the sum, rescale the output row.
      */
-    void expColumns(float[] s, int sOffset, int sStride, int rows, int cols,
-                    float[] shift, int shiftOffset, float[] sum, int sumOffset, float[] scoreSum);
+    void onlineSoftmaxRows(float[] s, int sOffset, int sStride, int rows, int keys, int firstKey, int[] from, int[] to,
+                           int state, float[] max, float[] sum, float[] o, int oStride, int dimV);
 
     /**
      * Masks a transposed tile to per-query key intervals: {@code s[j][i] = −∞} unless
@@ -88,9 +105,6 @@ public interface VectorOps {
      */
     void maskOutsideIntervals(float[] s, int sOffset, int sStride, int rows, int cols, int firstKey,
                               int[] from, int[] to, int boundsOffset);
-
-    /** {@code o[oOffset + r·oStride + c] *= factor[factorOffset + r]} for {@code r < rows, c < cols}. */
-    void scaleRows(float[] o, int oOffset, int oStride, int rows, int cols, float[] factor, int factorOffset);
 
     /** {@code dst[dstOffset + c·dstStride + r] = scale · src[srcOffset + r·srcStride + c]}. */
     void transposeScaled(float[] src, int srcOffset, int srcStride, int rows, int cols,

@@ -165,40 +165,90 @@ class VectorOpsTest {
             }
         }
 
-        float[] max = new float[queries];
-        Arrays.fill(max, -1e30f);
-        max[0] = 1e30f;
-        ops.columnMax(s, 1, sStride, keys, queries, max, 0);
-        for (int i = 1; i < queries; i++) {
-            float expected = -1e30f;
-            for (int j = 0; j < keys; j++) {
-                expected = Math.max(expected, s[1 + j * sStride + i]);
-            }
-            assertEquals(expected, max[i], "columnMax");
-        }
-        assertEquals(1e30f, max[0], "columnMax keeps a larger running max");
-
-        // exponentiate against the column max; one column fully masked (shift −∞)
+        // one online-softmax step on the tile: running maxima, sums and output rows from an earlier step
         float[] tile = s.clone();
-        float[] shift = max.clone();
-        shift[0] = Float.NEGATIVE_INFINITY;
         for (int j = 0; j < keys; j++) {
-            tile[1 + j * sStride] = Float.NEGATIVE_INFINITY;
+            tile[1 + j * sStride] = Float.NEGATIVE_INFINITY; // query 0 sees nothing in this tile
         }
-        float[] sum = new float[queries], scoreSum = new float[queries];
-        ops.expColumns(tile, 1, sStride, keys, queries, shift, 0, sum, 0, scoreSum);
+        float[] max = new float[queries], sum = new float[queries], scoreSum = new float[queries];
+        float[] alpha = new float[queries];
         for (int i = 0; i < queries; i++) {
-            double expectedSum = 0, expectedScoreSum = 0;
+            max[i] = i % 3 == 0 ? Float.NEGATIVE_INFINITY : (float) r.nextGaussian() * 3;
+            sum[i] = max[i] == Float.NEGATIVE_INFINITY ? 0f : 1 + (float) r.nextDouble();
+            scoreSum[i] = (float) r.nextGaussian();
+        }
+        float[] max0 = max.clone(), sum0 = sum.clone(), scoreSum0 = scoreSum.clone();
+        float[] out = gaussian(r, queries * dimV), out0 = out.clone();
+        ops.onlineSoftmaxTransposed(tile, 1, sStride, keys, queries, 0, null, null, max, sum, scoreSum, alpha,
+                out, dimV, dimV);
+        for (int i = 0; i < queries; i++) {
+            double m = max0[i];
+            for (int j = 0; j < keys; j++) {
+                m = Math.max(m, i == 0 ? Double.NEGATIVE_INFINITY : s[1 + j * sStride + i]);
+            }
+            assertEquals((float) m, max[i], "new maximum of query " + i);
+            double a = m == max0[i] ? 1 : Math.exp(max0[i] - (float) m); // float subtraction, as the contract
+            near(a, alpha[i], 1e-6 * a + 1e-37, "alpha");
+            double total = a * sum0[i], scoreTotal = a * scoreSum0[i];
             for (int j = 0; j < keys; j++) {
                 double score = i == 0 ? Double.NEGATIVE_INFINITY : s[1 + j * sStride + i];
-                double p = i == 0 ? 0 : Math.exp((float) score - shift[i]); // float subtraction, as the contract
-                near(p, tile[1 + j * sStride + i], 2e-7 * p + 1e-37, "expColumns");
-                expectedSum += p;
-                expectedScoreSum += p == 0 ? 0 : p * score;
+                double p = m == Double.NEGATIVE_INFINITY ? 0 : Math.exp((float) score - (float) m);
+                near(p, tile[1 + j * sStride + i], 2e-7 * p + 1e-37, "probability");
+                total += p;
+                scoreTotal += p == 0 ? 0 : p * score;
             }
-            near(expectedSum, sum[i], 1e-6 * (1 + expectedSum), "expColumns sum");
-            near(expectedScoreSum, scoreSum[i], 1e-5 * (1 + Math.abs(expectedScoreSum) + expectedSum * 10),
-                    "expColumns score sum");
+            near(total, sum[i], 1e-6 * (1 + total), "sum");
+            near(scoreTotal, scoreSum[i], 1e-5 * (1 + Math.abs(scoreTotal) + total * 10), "score sum");
+            for (int c = 0; c < dimV; c++) {
+                near(a * out0[i * dimV + c], out[i * dimV + c], 1e-6 * Math.abs(out0[i * dimV + c]) + 1e-30,
+                        "rescaled output");
+            }
+        }
+    }
+
+    @ParameterizedTest(name = "{0} n={1}")
+    @MethodSource("cases")
+    void onlineSoftmaxWithIntervalsMatchesMaskingThenSoftmax(VectorOps ops, int n) {
+        SplittableRandom r = new SplittableRandom(Fresh.seed());
+        int rows = 1 + n % 23, cols = n;
+        float[] s = gaussian(r, rows * cols);
+        int[] from = new int[cols], to = new int[cols];
+        for (int i = 0; i < cols; i++) {
+            from[i] = 50 + r.nextInt(rows + 2) - 1;
+            to[i] = from[i] + r.nextInt(rows + 1);
+        }
+        float[] masked = s.clone();
+        ops.maskOutsideIntervals(masked, 0, cols, rows, cols, 50, from, to, 0);
+        float[] a = masked.clone(), b = s.clone();
+        float[][] state = new float[6][cols];
+        java.util.Arrays.fill(state[0], Float.NEGATIVE_INFINITY);
+        java.util.Arrays.fill(state[3], Float.NEGATIVE_INFINITY);
+        ops.onlineSoftmaxTransposed(a, 0, cols, rows, cols, 50, null, null, state[0], state[1], null, state[2],
+                new float[cols], 1, 1);
+        ops.onlineSoftmaxTransposed(b, 0, cols, rows, cols, 50, from, to, state[3], state[4], null, state[5],
+                new float[cols], 1, 1);
+        assertTrue(java.util.Arrays.equals(a, b), "fused masking equals masking first");
+        assertTrue(java.util.Arrays.equals(state[1], state[4]), "sums agree");
+
+        // the row form on the same data, query by query
+        float[] rowsLayout = new float[cols * rows];
+        for (int j = 0; j < rows; j++) {
+            for (int i = 0; i < cols; i++) {
+                rowsLayout[i * rows + j] = s[j * cols + i];
+            }
+        }
+        float[] max = new float[cols + 2], sum = new float[cols + 2];
+        int[] rowFrom = new int[cols + 2], rowTo = new int[cols + 2];
+        java.util.Arrays.fill(max, Float.NEGATIVE_INFINITY);
+        System.arraycopy(from, 0, rowFrom, 2, cols);
+        System.arraycopy(to, 0, rowTo, 2, cols);
+        ops.onlineSoftmaxRows(rowsLayout, 0, rows, cols, rows, 50, rowFrom, rowTo, 2, max, sum, new float[cols + 2],
+                1, 1);
+        for (int i = 0; i < cols; i++) {
+            near(state[4][i], sum[i + 2], 1e-6 * (1 + state[4][i]), "row form sum of query " + i);
+            for (int j = 0; j < rows; j++) {
+                near(b[j * cols + i], rowsLayout[i * rows + j], 1e-6 * b[j * cols + i] + 1e-37, "row form p");
+            }
         }
     }
 
@@ -222,16 +272,7 @@ class VectorOpsTest {
             }
         }
 
-        float[] o = gaussian(r, rows * cols), o0 = o.clone(), factor = gaussian(r, rows);
-        factor[0] = 1f;
-        ops.scaleRows(o, 0, cols, rows, cols, factor, 0);
-        for (int j = 0; j < rows; j++) {
-            for (int i = 0; i < cols; i++) {
-                near((double) o0[j * cols + i] * factor[j], o[j * cols + i], 1e-6 * Math.abs(o0[j * cols + i] * factor[j]),
-                        "scaleRows");
-            }
-        }
-
+        float[] o0 = gaussian(r, rows * cols);
         float[] t = new float[cols * (rows + 2)];
         ops.transposeScaled(o0, 0, cols, rows, cols, t, 1, rows + 2, 0.5f);
         for (int j = 0; j < rows; j++) {

@@ -82,7 +82,7 @@ public final class FlashAttention implements AttentionMechanism {
             "O(block (d + block)) per thread", Config.class, Config.defaults(),
             (config, engine) -> new FlashAttention((Config) config, engine));
 
-    private static final int S_QT = 0, S_SCORES = 1, S_OUT = 2, S_MAX = 3, S_MAX_NEW = 4, S_SUM = 5, S_ALPHA = 6,
+    private static final int S_QT = 0, S_SCORES = 1, S_OUT = 2, S_MAX = 3, S_SUM = 5, S_ALPHA = 6,
             S_SCORE_SUM = 7, S_TOP_SCORES = 8, S_SHIFT = 9, S_VALUES = 10;
     private static final int I_FROM = 0, I_TO = 1, I_TOP_KEYS = 2, I_TOP_COUNT = 3;
 
@@ -188,7 +188,6 @@ public final class FlashAttention implements AttentionMechanism {
         float[] s = scratch.floats(S_SCORES, bk * bq);
         float[] o = scratch.floats(S_OUT, bq * dv);
         float[] m = scratch.floats(S_MAX, bq);
-        float[] mNew = scratch.floats(S_MAX_NEW, bq);
         float[] l = scratch.floats(S_SUM, bq);
         float[] alpha = scratch.floats(S_ALPHA, bq);
         float[] values = scratch.floats(S_VALUES, bk * dv);
@@ -220,6 +219,7 @@ public final class FlashAttention implements AttentionMechanism {
                 if (scoreMod != null) {
                     scoreMod.applyTile(s, 0, 1, bq, b, h, q0, nq, k0, nk, ops);
                 }
+                int[] tileFrom = null, tileTo = null; // interval bounds for the softmax step to mask with
                 if (!full && mask != null) {
                     if (mask instanceof IntervalMask interval) {
                         if (from == null) {
@@ -230,7 +230,12 @@ public final class FlashAttention implements AttentionMechanism {
                                 to[i] = interval.keyTo(b, h, q0 + i);
                             }
                         }
-                        ops.maskOutsideIntervals(s, 0, bq, nk, nq, k0, from, to, 0);
+                        if (topK > 0) {
+                            ops.maskOutsideIntervals(s, 0, bq, nk, nq, k0, from, to, 0); // top-k sees masked scores
+                        } else {
+                            tileFrom = from;
+                            tileTo = to;
+                        }
                     } else {
                         maskElements(mask, s, bq, b, h, q0, nq, k0, nk);
                     }
@@ -239,26 +244,12 @@ public final class FlashAttention implements AttentionMechanism {
                     offerTopKeys(s, bq, nq, k0, nk, topK, topScores, topKeys, topCount);
                 }
                 // online softmax: m_new = max(m, max_j s), l = l·e^(m − m_new) + Σ_j e^(s − m_new), o likewise
-                System.arraycopy(m, 0, mNew, 0, nq);
-                ops.columnMax(s, 0, bq, nk, nq, mNew, 0);
-                for (int i = 0; i < nq; i++) {
-                    float a = m[i] == mNew[i] ? 1f : (float) Math.exp(m[i] - mNew[i]);
-                    alpha[i] = a;
-                    l[i] *= a;
-                    if (scoreSum != null) {
-                        scoreSum[i] *= a;
-                    }
-                }
-                ops.expColumns(s, 0, bq, nk, nq, mNew, 0, l, 0, scoreSum);
-                ops.scaleRows(o, 0, dv, nq, dv, alpha, 0);
+                ops.onlineSoftmaxTransposed(s, 0, bq, nk, nq, k0, tileFrom, tileTo, m, l, scoreSum, alpha, o, dv, dv);
                 // pack the value rows: strided rows (Hkv·Dv apart) alias in L1; contiguous ones stay there
                 for (int j = 0, at = v.at(b, k0, kvh); j < nk; j++, at += v.strideSeq()) {
                     System.arraycopy(v.data(), at, values, j * dv, dv);
                 }
                 ops.accumulateTransposed(s, 0, bq, nq, nk, values, 0, dv, dv, o, 0, dv);
-                float[] swap = m;
-                m = mNew;
-                mNew = swap;
             }
         }
 
@@ -269,8 +260,10 @@ public final class FlashAttention implements AttentionMechanism {
             // l == 0: no visible key. A NaN l (only possible with checkFinite(false) and a NaN input) propagates.
             float rowLse = l[i] != 0 ? m[i] + (float) Math.log(l[i]) : Float.NEGATIVE_INFINITY;
             if (l[i] != 0) {
-                System.arraycopy(o, i * dv, out.data(), outRow, dv);
-                ops.scale(out.data(), outRow, dv, 1f / l[i]);
+                float inverse = 1f / l[i]; // once per row and block: a scalar loop keeps SIMD out of this method
+                for (int c = 0; c < dv; c++) {
+                    out.data()[outRow + c] = o[i * dv + c] * inverse;
+                }
             } else {
                 Arrays.fill(out.data(), outRow, outRow + dv, 0f);
             }

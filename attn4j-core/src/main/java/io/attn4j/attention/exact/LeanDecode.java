@@ -255,34 +255,24 @@ public final class LeanDecode implements AttentionMechanism {
                 int first = kvh * rows; // this KV head's states
                 ops.scoresRows(queries, first * d, d, rows, packKeys ? keyTile : k.data(),
                         packKeys ? kvh * d : k.at(b, k0, kvh), k.strideSeq(), nk, d, s, 0, tile);
-                for (int r = 0; r < rows; r++) {
-                    int st = first + r, h = head(st, group, lq), t = token(st, group, lq);
-                    int at = r * tile;
-                    if (scoreMod != null) {
-                        scoreMod.applyTile(s, at, tile, 1, b, h, t, 1, k0, nk, ops);
-                    }
-                    if (interval != null) {
-                        // keys outside [from, to) of this state: clamp the interval to the tile, hide the rest
-                        int lo = Math.min(nk, Math.max(0, from[st] - k0));
-                        int hi = Math.max(lo, Math.min(nk, to[st] - k0));
-                        Arrays.fill(s, at, at + lo, Float.NEGATIVE_INFINITY);
-                        Arrays.fill(s, at + hi, at + nk, Float.NEGATIVE_INFINITY);
-                    } else if (mask != null) {
-                        for (int j = 0; j < nk; j++) {
-                            if (!mask.test(b, h, t, k0 + j)) {
-                                s[at + j] = Float.NEGATIVE_INFINITY;
+                if (scoreMod != null || (mask != null && interval == null)) {
+                    for (int r = 0; r < rows; r++) {
+                        int st = first + r, h = head(st, group, lq), t = token(st, group, lq);
+                        if (scoreMod != null) {
+                            scoreMod.applyTile(s, r * tile, tile, 1, b, h, t, 1, k0, nk, ops);
+                        }
+                        if (mask != null && interval == null) {
+                            for (int j = 0; j < nk; j++) {
+                                if (!mask.test(b, h, t, k0 + j)) {
+                                    s[r * tile + j] = Float.NEGATIVE_INFINITY;
+                                }
                             }
                         }
                     }
-                    // online softmax: m_new = max(m, max_j s), l = l·e^(m − m_new) + Σ_j e^(s − m_new), o likewise
-                    float mNew = Math.max(m[st], ops.max(s, at, nk));
-                    float alpha = m[st] == mNew ? 1f : (float) Math.exp(m[st] - mNew);
-                    l[st] = l[st] * alpha + ops.expShiftSum(s, at, nk, mNew);
-                    if (alpha != 1f) {
-                        ops.scale(o, st * dv, dv, alpha);
-                    }
-                    m[st] = mNew;
                 }
+                // online softmax per state (masking to its interval): m, l and o of states first .. first + rows
+                ops.onlineSoftmaxRows(s, 0, tile, rows, nk, k0, interval == null ? null : from, to, first, m, l,
+                        o, dv, dv);
                 ops.accumulateRows(s, 0, tile, rows, nk, packValues ? valueTile : v.data(),
                         packValues ? kvh * dv : v.at(b, k0, kvh), v.strideSeq(), dv, o, first * dv, dv);
             }

@@ -27,7 +27,7 @@ import java.util.EnumSet;
  *
  * <p>For each query: {@code s_j = scale · dot(q, k_j)} with a SIMD dot product for every visible key (the visible
  * range of an interval mask bounds the loop, as a causal loop bound does in those engines), score mod and mask,
- * {@code max}, {@code exp(s − max)} and its sum, then {@code o = Σ_j p_j v_j} by SIMD {@code axpy}. Work is split
+ * {@code max}, {@code exp(s − max)} and its sum, then {@code o = Σ_j p_j v_j} as a weighted sum of value rows. Work is split
  * over (batch, head, block of queries) on all threads. It is a fair baseline, not a straw man: same SIMD layer,
  * same threads, no tiling — so its memory traffic is one pass over K and V per query.
  *
@@ -41,7 +41,7 @@ public final class NaiveAttention implements AttentionMechanism {
             MechanismConfig.class, MechanismConfig.NONE, (config, engine) -> new NaiveAttention(engine));
 
     private static final int ROWS_PER_TASK = 32;
-    private static final int SLOT_SCORES = 0;
+    private static final int SLOT_SCORES = 0, SLOT_QUERY = 1, SLOT_MAX = 2, SLOT_SUM = 3;
 
     private final Engine engine;
 
@@ -95,34 +95,40 @@ public final class NaiveAttention implements AttentionMechanism {
             return Float.NEGATIVE_INFINITY;
         }
         int n = to - from;
-        float[] s = Scratch.get().floats(SLOT_SCORES, lk);
-        float[] qd = p.q().data(), kd = p.k().data(), vd = p.v().data();
+        Scratch scratch = Scratch.get();
+        float[] s = scratch.floats(SLOT_SCORES, n);
+        float[] query = scratch.floats(SLOT_QUERY, d);
+        float[] max = scratch.floats(SLOT_MAX, 1), sum = scratch.floats(SLOT_SUM, 1);
         int qRow = p.q().at(b, i, h);
-        for (int j = from; j < to; j++) {
-            s[j] = p.scale() * ops.dot(qd, qRow, kd, p.k().at(b, j, kvh), d);
+        for (int c = 0; c < d; c++) {
+            query[c] = p.scale() * p.q().data()[qRow + c];
         }
+        // pass 1: the whole score row, s_j = q · k_j for every visible key (a dot product per key)
+        ops.scoresRows(query, 0, d, 1, p.k().data(), p.k().at(b, from, kvh), p.k().strideSeq(), n, d, s, 0, n);
         ScoreMod scoreMod = p.scoreMod();
         if (scoreMod != null) {
-            scoreMod.applyTile(s, from, 0, 1, b, h, i, 1, from, n, ops);
+            scoreMod.applyTile(s, 0, n, 1, b, h, i, 1, from, n, ops);
         }
         if (mask != null && !(mask instanceof IntervalMask)) {
-            for (int j = from; j < to; j++) {
-                if (!mask.test(b, h, i, j)) {
+            for (int j = 0; j < n; j++) {
+                if (!mask.test(b, h, i, from + j)) {
                     s[j] = Float.NEGATIVE_INFINITY;
                 }
             }
         }
-        float max = ops.max(s, from, n);
-        if (max == Float.NEGATIVE_INFINITY) {
+        // softmax over the full row: max, exponentials, sum (one step of the online update is the two-pass softmax)
+        max[0] = Float.NEGATIVE_INFINITY;
+        sum[0] = 0f;
+        ops.onlineSoftmaxRows(s, 0, n, 1, n, from, null, null, 0, max, sum, od, 0, 0);
+        if (max[0] == Float.NEGATIVE_INFINITY) {
             return Float.NEGATIVE_INFINITY;
         }
-        float sum = ops.expShiftSum(s, from, n, max);
-        float inverse = 1f / sum;
-        for (int j = from; j < to; j++) {
-            if (s[j] != 0f) {
-                ops.axpy(s[j] * inverse, vd, p.v().at(b, j, kvh), od, outRow, dv);
-            }
+        // pass 2: o = Σ_j p_j v_j / Σ_j p_j
+        ops.accumulateRows(s, 0, n, 1, n, p.v().data(), p.v().at(b, from, kvh), p.v().strideSeq(), dv, od, outRow, dv);
+        float inverse = 1f / sum[0];
+        for (int c = 0; c < dv; c++) {
+            od[outRow + c] *= inverse;
         }
-        return max + (float) Math.log(sum);
+        return max[0] + (float) Math.log(sum[0]);
     }
 }
