@@ -341,10 +341,15 @@ public final class Masks {
         return lo;
     }
 
-    private static void checkCovers(String name, int[] offsets, int length, String lengthName) {
-        if (offsets[offsets.length - 1] > length) {
-            throw new IllegalArgumentException(name + " ends at " + offsets[offsets.length - 1] + " but " + lengthName
-                    + " = " + length + "; documents must fit in the sequence");
+    /** Documents must fit in the sequences they pack. */
+    private static void checkCovers(int[] queryOffsets, int[] keyOffsets, int queryLength, int keyLength) {
+        if (queryOffsets[queryOffsets.length - 1] > queryLength) {
+            throw new IllegalArgumentException("queryOffsets ends at " + queryOffsets[queryOffsets.length - 1]
+                    + " but the query length = " + queryLength + "; documents must fit in the sequence");
+        }
+        if (keyOffsets[keyOffsets.length - 1] > keyLength) {
+            throw new IllegalArgumentException("keyOffsets ends at " + keyOffsets[keyOffsets.length - 1]
+                    + " but the key length = " + keyLength + "; documents must fit in the sequence");
         }
     }
 
@@ -384,8 +389,7 @@ public final class Masks {
 
         @Override
         public IntervalMask bind(int queryLength, int keyLength) {
-            checkCovers("queryOffsets", queryOffsets, queryLength, "the query length");
-            checkCovers("keyOffsets", keyOffsets, keyLength, "the key length");
+            checkCovers(queryOffsets, keyOffsets, queryLength, keyLength);
             return this;
         }
 
@@ -412,8 +416,7 @@ public final class Masks {
 
         @Override
         public MaskMod bind(int queryLength, int keyLength) {
-            checkCovers("queryOffsets", queryOffsets, queryLength, "the query length");
-            checkCovers("keyOffsets", keyOffsets, keyLength, "the key length");
+            checkCovers(queryOffsets, keyOffsets, queryLength, keyLength);
             return this;
         }
 

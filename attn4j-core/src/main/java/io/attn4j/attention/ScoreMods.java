@@ -75,6 +75,32 @@ public final class ScoreMods {
         return new Chain(Objects.requireNonNull(first, "first"), Objects.requireNonNull(second, "next"));
     }
 
+    /** An element-wise {@link VectorOps} operation with one parameter. */
+    private enum Run {
+        SOFTCAP, SCALE
+    }
+
+    /**
+     * Applies {@code run} to every contiguous run of a tile (along whichever axis has stride 1); false when neither
+     * has, and the caller falls back to element-wise application. No lambda: this runs once per tile.
+     */
+    private static boolean alongRuns(Run run, float parameter, float[] s, int offset, int queryStride, int keyStride,
+                                     int queries, int keys, VectorOps ops) {
+        if (keyStride != 1 && queryStride != 1) {
+            return false;
+        }
+        int runs = keyStride == 1 ? queries : keys;
+        int length = keyStride == 1 ? keys : queries;
+        int step = keyStride == 1 ? queryStride : keyStride;
+        for (int r = 0; r < runs; r++) {
+            switch (run) {
+                case SOFTCAP -> ops.softcap(s, offset + r * step, length, parameter);
+                case SCALE -> ops.scale(s, offset + r * step, length, parameter);
+            }
+        }
+        return true;
+    }
+
     private record Alibi(float[] slopes, int offset) implements ScoreMod {
         @Override
         public float apply(float score, int batch, int head, int query, int key) {
@@ -145,14 +171,7 @@ public final class ScoreMods {
         @Override
         public void applyTile(float[] s, int offset, int queryStride, int keyStride, int batch, int head,
                               int q0, int queries, int k0, int keys, VectorOps ops) {
-            if (keyStride == 1 || queryStride == 1) {
-                int runs = keyStride == 1 ? queries : keys;
-                int length = keyStride == 1 ? keys : queries;
-                int step = keyStride == 1 ? queryStride : keyStride;
-                for (int r = 0; r < runs; r++) {
-                    ops.softcap(s, offset + r * step, length, cap);
-                }
-            } else {
+            if (!alongRuns(Run.SOFTCAP, cap, s, offset, queryStride, keyStride, queries, keys, ops)) {
                 ScoreMod.super.applyTile(s, offset, queryStride, keyStride, batch, head, q0, queries, k0, keys, ops);
             }
         }
@@ -172,14 +191,7 @@ public final class ScoreMods {
         @Override
         public void applyTile(float[] s, int offset, int queryStride, int keyStride, int batch, int head,
                               int q0, int queries, int k0, int keys, VectorOps ops) {
-            if (keyStride == 1 || queryStride == 1) {
-                int runs = keyStride == 1 ? queries : keys;
-                int length = keyStride == 1 ? keys : queries;
-                int step = keyStride == 1 ? queryStride : keyStride;
-                for (int r = 0; r < runs; r++) {
-                    ops.scale(s, offset + r * step, length, 1f / t);
-                }
-            } else {
+            if (!alongRuns(Run.SCALE, 1f / t, s, offset, queryStride, keyStride, queries, keys, ops)) {
                 ScoreMod.super.applyTile(s, offset, queryStride, keyStride, batch, head, q0, queries, k0, keys, ops);
             }
         }

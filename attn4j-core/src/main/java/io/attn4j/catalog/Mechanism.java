@@ -64,6 +64,21 @@ public record Mechanism(String id, Family family, String system, String paper, S
         return factory.apply(config, Objects.requireNonNull(engine, "engine"));
     }
 
+    /**
+     * Refuses a spec that asks for what this mechanism does not compute (observers, the log-sum-exp), naming it.
+     *
+     * @throws io.attn4j.attention.UnsupportedInputException if the spec needs a capability this mechanism lacks
+     */
+    public void checkSupports(io.attn4j.attention.AttentionSpec spec) {
+        if (!observers && !spec.observers().isEmpty()) {
+            throw new io.attn4j.attention.UnsupportedInputException(id + " computes no observers (asked for "
+                    + spec.observers() + "); use flash or reference");
+        }
+        if (!lse && spec.isReturnLse()) {
+            throw new io.attn4j.attention.UnsupportedInputException(id + " does not return the log-sum-exp");
+        }
+    }
+
     /** Whether this mechanism accepts {@code pattern}. */
     public boolean supports(Pattern pattern) {
         return patterns.contains(pattern);

@@ -156,28 +156,6 @@ public final class ScalarVectorOps implements VectorOps {
     }
 
     @Override
-    public void onlineSoftmaxRows(float[] s, int sOffset, int sStride, int rows, int keys, int firstKey,
-                                  int[] from, int[] to, int state, float[] max, float[] sum, float[] o, int oStride,
-                                  int dimV) {
-        for (int r = 0; r < rows; r++) {
-            int row = sOffset + r * sStride, st = state + r;
-            if (from != null) {
-                int lo = Math.min(keys, Math.max(0, from[st] - firstKey));
-                int hi = Math.max(lo, Math.min(keys, to[st] - firstKey));
-                java.util.Arrays.fill(s, row, row + lo, Float.NEGATIVE_INFINITY);
-                java.util.Arrays.fill(s, row + hi, row + keys, Float.NEGATIVE_INFINITY);
-            }
-            float m = Math.max(max[st], max(s, row, keys));
-            float a = m == max[st] ? 1f : (float) Math.exp(max[st] - m);
-            sum[st] = a * sum[st] + expShiftSum(s, row, keys, m);
-            max[st] = m;
-            if (a != 1f) {
-                scale(o, st * oStride, dimV, a);
-            }
-        }
-    }
-
-    @Override
     public void maskOutsideIntervals(float[] s, int sOffset, int sStride, int rows, int cols, int firstKey,
                                      int[] from, int[] to, int boundsOffset) {
         for (int j = 0; j < rows; j++) {

@@ -94,10 +94,28 @@ public interface VectorOps {
      * The same step over row tiles (one row per query, {@code s[sOffset + r·sStride + j]}), for queries
      * {@code r < rows} whose per-query state is at index {@code state + r} of {@code max}, {@code sum}, {@code from},
      * {@code to} and whose output row is {@code o[(state + r)·oStride + c]}: mask to {@code [from, to)} when
-     * {@code from} is not null, update the maximum, exponentiate, add to the sum, rescale the output row.
+     * {@code from} is not null, update the maximum, exponentiate, add to the sum, rescale the output row. Composed of
+     * the level-1 operations, so both implementations share it.
      */
-    void onlineSoftmaxRows(float[] s, int sOffset, int sStride, int rows, int keys, int firstKey, int[] from, int[] to,
-                           int state, float[] max, float[] sum, float[] o, int oStride, int dimV);
+    default void onlineSoftmaxRows(float[] s, int sOffset, int sStride, int rows, int keys, int firstKey, int[] from,
+                                   int[] to, int state, float[] max, float[] sum, float[] o, int oStride, int dimV) {
+        for (int r = 0; r < rows; r++) {
+            int row = sOffset + r * sStride, st = state + r;
+            if (from != null) {
+                int lo = Math.min(keys, Math.max(0, from[st] - firstKey));
+                int hi = Math.max(lo, Math.min(keys, to[st] - firstKey));
+                java.util.Arrays.fill(s, row, row + lo, Float.NEGATIVE_INFINITY);
+                java.util.Arrays.fill(s, row + hi, row + keys, Float.NEGATIVE_INFINITY);
+            }
+            float mOld = max[st], m = Math.max(mOld, max(s, row, keys));
+            float a = m == mOld ? 1f : (float) Math.exp(mOld - m);
+            sum[st] = a * sum[st] + expShiftSum(s, row, keys, m);
+            max[st] = m;
+            if (a != 1f) {
+                scale(o, st * oStride, dimV, a);
+            }
+        }
+    }
 
     /**
      * Masks a transposed tile to per-query key intervals: {@code s[j][i] = −∞} unless

@@ -103,10 +103,7 @@ public final class LeanDecode implements AttentionMechanism {
 
     @Override
     public AttentionResult forward(Tensor q, Tensor k, Tensor v, AttentionSpec spec, Tensor out) {
-        if (!spec.observers().isEmpty()) {
-            throw new UnsupportedInputException("lean computes no observers (asked for " + spec.observers()
-                    + "); use flash or reference");
-        }
+        DESCRIPTOR.checkSupports(spec);
         int lq = q == null || q.rank() != 4 ? 0 : q.size(spec.layout().seqAxis());
         if (lq > Pattern.DECODE_MAX_QUERIES) {
             throw new UnsupportedInputException("lean handles decode: at most " + Pattern.DECODE_MAX_QUERIES

@@ -8,7 +8,6 @@ import io.attn4j.attention.IntervalMask;
 import io.attn4j.attention.MaskMod;
 import io.attn4j.attention.Pattern;
 import io.attn4j.attention.ScoreMod;
-import io.attn4j.attention.UnsupportedInputException;
 import io.attn4j.catalog.Family;
 import io.attn4j.catalog.Mechanism;
 import io.attn4j.catalog.MechanismConfig;
@@ -56,10 +55,7 @@ public final class NaiveAttention implements AttentionMechanism {
 
     @Override
     public AttentionResult forward(Tensor q, Tensor k, Tensor v, AttentionSpec spec, Tensor out) {
-        if (!spec.observers().isEmpty()) {
-            throw new UnsupportedInputException("naive computes no observers (asked for " + spec.observers()
-                    + "); use flash or reference");
-        }
+        DESCRIPTOR.checkSupports(spec);
         AttentionProblem p = AttentionProblem.of(q, k, v, spec, out);
         int lq = p.queryLength(), heads = p.heads();
         Tensor lse = p.returnLse() ? Tensor.zeros(p.batch(), heads, lq) : null;
