@@ -1,7 +1,7 @@
 package io.attn4j.cli;
 
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Unmatched;
 
 import java.util.List;
 
@@ -10,8 +10,9 @@ import java.util.List;
         description = {"Run the JMH micro-benchmarks (io.attn4j.bench.jmh); arguments go to JMH.",
                 "Example: attn4j jmh MicroKernels -f 1 -wi 3 -i 5"})
 final class JmhCommand implements Runnable {
-    @Parameters(paramLabel = "ARGS", description = "JMH arguments (-h for JMH's help).")
-    List<String> args = List.of();
+    /** Everything after {@code jmh}, options included, in order: JMH parses it. */
+    @Unmatched
+    List<String> args = new java.util.ArrayList<>();
 
     @Override
     public void run() {

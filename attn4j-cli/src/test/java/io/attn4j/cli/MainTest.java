@@ -61,6 +61,24 @@ class MainTest {
     }
 
     @Test
+    void jmhReceivesItsOwnOptions() {
+        // -l lists the benchmarks JMH found (the annotation processor's list in attn4j-bench): nothing runs
+        StringWriter out = new StringWriter();
+        java.io.PrintStream saved = System.out;
+        java.io.ByteArrayOutputStream captured = new java.io.ByteArrayOutputStream();
+        System.setOut(new java.io.PrintStream(captured, true));
+        try {
+            assertEquals(0, Main.execute(new PrintWriter(out, true), new PrintWriter(new StringWriter(), true),
+                    "jmh", "-l", "MicroKernels"));
+        } finally {
+            System.setOut(saved);
+        }
+        String listed = captured.toString();
+        assertTrue(listed.contains("io.attn4j.bench.jmh.MicroKernels.scoresTransposed"), listed);
+        assertTrue(listed.contains("io.attn4j.bench.jmh.MicroKernels.softmaxTile"), listed);
+    }
+
+    @Test
     void badOptionsGetOneClearLine() {
         Run unknown = run("bench", "kernels", "--mechanisms", "nope");
         assertEquals(2, unknown.code());
