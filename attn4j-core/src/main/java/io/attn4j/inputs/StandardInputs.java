@@ -93,7 +93,8 @@ public final class StandardInputs {
      * @param localMass   mass a typical query puts on its neighbourhood
      * @param localWidth  neighbourhood width in positions (the locality kernel decays over about this distance)
      * @param needles     needles per (batch, KV head); the last {@code needles} query rows look for them
-     * @param needleMass  mass a needle query puts on its needle key
+     * @param needleMass  mass a needle query puts on its needle key at the least: the needle's logit is set for
+     *                    this mass plus three standard deviations of the logit noise, so needles are reliably found
      */
     public record Structure(int sinks, double sinkMass, double localMass, int localWidth, int needles,
                             double needleMass) {
@@ -114,7 +115,7 @@ public final class StandardInputs {
 
         /**
          * 4 sinks with 30 % of the mass, 60 % within about 64 positions, 10 % spread over the rest, 8 needles
-         * taking 90 % of their query: the concentration that makes long-context attention compressible.
+         * taking at least 90 % of their query: the concentration that makes long-context attention compressible.
          */
         public static Structure defaults() {
             return new Structure(4, 0.3, 0.6, 64, 8, 0.9);
@@ -172,7 +173,8 @@ public final class StandardInputs {
      *       {@code ρ(Δ) = (1/M) Σ_m cos(ω_m Δ)}: 1 at distance 0, decaying over about {@code localWidth}
      *       positions (frequencies log-spaced in {@code [π/(8w), π/w]}), and fluctuating with variance
      *       {@code 1/(2M)} far away;</li>
-     *   <li><b>needles</b>: a needle key and its query share a needle direction.</li>
+     *   <li><b>needles</b>: a needle key and its query share a needle direction, strong enough to take
+     *       {@code needleMass} of the query plus a margin of three noise standard deviations.</li>
      * </ul>
      * Strengths are solved from the target masses for a query that sees all {@code Lk} keys, on the actual kernel:
      * {@code L_loc} so that the neighbourhood ({@code |Δ| <= 2w}) and the background (the other keys, whose
@@ -232,8 +234,11 @@ public final class StandardInputs {
             double zTotal = (far.length == 0 ? 1 : farKeys(n) * farWeight) / background;
             double sinkLogit = structure.sinks() == 0 || structure.sinkMass() == 0 ? 0
                     : Math.log(zTotal * structure.sinkMass() / (structure.sinks() * farWeight));
+            // the needle key's logit also carries noise (variance 1) and the far-field locality fluctuation
+            // (variance L_loc²/(2M)); a margin of three of their standard deviations makes every needle win
+            double needleMargin = 3 * Math.sqrt(1 + localLogit * localLogit / (2.0 * pairs));
             double needleLogit = structure.needleMass() == 0 ? 0
-                    : Math.log(zTotal * structure.needleMass() / (1 - structure.needleMass()));
+                    : Math.log(zTotal * structure.needleMass() / (1 - structure.needleMass())) + needleMargin;
             double root = Math.sqrt(Math.sqrt(d));
             sinkAmplitude = (float) (Math.sqrt(Math.max(0, sinkLogit)) * root);
             localAmplitude = (float) (Math.sqrt(Math.max(0, localLogit)) * root);
