@@ -323,13 +323,7 @@ public final class KernelBench {
     /** The JSON document of a sweep: {@code {"machine": {...}, "results": [...]}}. */
     public static Map<String, Object> toJson(MachinePeak peak, List<Result> results) {
         Map<String, Object> doc = Json.object();
-        Map<String, Object> machine = Json.object();
-        machine.put("threads", peak.threads());
-        machine.put("fma_gflops", peak.fmaGflops());
-        machine.put("stream_gbs", peak.streamGbs());
-        machine.put("jdk", peak.jdk());
-        machine.put("simd", peak.simd());
-        doc.put("machine", machine);
+        doc.put("machine", peak.toJson(false));
         List<Object> rows = new ArrayList<>();
         results.forEach(r -> rows.add(r.toJson()));
         doc.put("results", rows);

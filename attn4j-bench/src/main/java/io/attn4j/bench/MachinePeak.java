@@ -190,6 +190,24 @@ public record MachinePeak(int threads, double fmaGflops1, double fmaGflops, doub
         }
     }
 
+    /**
+     * The figures as a JSON object: {@code threads, fma_gflops, stream_gbs, jdk, simd}, and with
+     * {@code singleThread} also {@code fma_gflops_1, stream_gbs_1}.
+     */
+    public java.util.Map<String, Object> toJson(boolean singleThread) {
+        java.util.Map<String, Object> o = Json.object();
+        o.put("threads", threads);
+        o.put("fma_gflops", fmaGflops);
+        o.put("stream_gbs", streamGbs);
+        o.put("jdk", jdk);
+        o.put("simd", simd);
+        if (singleThread) {
+            o.put("fma_gflops_1", fmaGflops1);
+            o.put("stream_gbs_1", streamGbs1);
+        }
+        return o;
+    }
+
     /** One line for reports: {@code 2 threads: FMA 350.1 GFLOP/s (1 thread 175.0), stream 22.3 GB/s (1 thread 14.1)}. */
     public String line() {
         return String.format("%d threads: FMA %.1f GFLOP/s (1 thread %.1f), stream %.1f GB/s (1 thread %.1f); %s, %s",

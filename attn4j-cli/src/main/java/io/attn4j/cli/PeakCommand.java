@@ -10,7 +10,6 @@ import picocli.CommandLine.Spec;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Map;
 
 /** {@code attn4j peak}: the machine's FMA throughput and memory bandwidth, in pure Java. */
 @Command(name = "peak", mixinStandardHelpOptions = true,
@@ -39,16 +38,8 @@ final class PeakCommand implements Runnable {
         out.printf("%s, %s%n", peak.jdk(), peak.simd());
         out.flush();
         if (json != null) {
-            Map<String, Object> o = Json.object();
-            o.put("threads", peak.threads());
-            o.put("fma_gflops_1", peak.fmaGflops1());
-            o.put("fma_gflops", peak.fmaGflops());
-            o.put("stream_gbs_1", peak.streamGbs1());
-            o.put("stream_gbs", peak.streamGbs());
-            o.put("jdk", peak.jdk());
-            o.put("simd", peak.simd());
             try {
-                Files.writeString(json, Json.write(o));
+                Files.writeString(json, Json.write(peak.toJson(true)));
             } catch (IOException e) {
                 throw new IllegalArgumentException("cannot write " + json + ": " + e.getMessage(), e);
             }

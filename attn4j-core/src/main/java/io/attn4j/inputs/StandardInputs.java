@@ -41,13 +41,7 @@ public final class StandardInputs {
 
     /** Gaussian Q, K, V. */
     public static AttentionInputs random(long seed, InputShape shape) {
-        Tensor q = Tensor.zeros(shape.batch(), shape.queryLength(), shape.heads(), shape.headDim());
-        Tensor k = Tensor.zeros(shape.batch(), shape.keyLength(), shape.kvHeads(), shape.headDim());
-        Tensor v = Tensor.zeros(shape.batch(), shape.keyLength(), shape.kvHeads(), shape.valueDim());
-        fill(q, seed, Q, null);
-        fill(k, seed, K, null);
-        fill(v, seed, V, null);
-        return new AttentionInputs("random", seed, shape, q, k, v, List.of());
+        return generate("random", seed, shape, null);
     }
 
     /** Structured Q, K, V with the default {@link Structure}. */
@@ -57,14 +51,18 @@ public final class StandardInputs {
 
     /** Structured Q, K, V. */
     public static AttentionInputs structured(long seed, InputShape shape, Structure structure) {
-        Plan plan = new Plan(seed, shape, structure);
+        return generate("structured", seed, shape, new Plan(seed, shape, structure));
+    }
+
+    /** Q and K from the plan (plain noise without one), V always plain noise. */
+    private static AttentionInputs generate(String kind, long seed, InputShape shape, Plan plan) {
         Tensor q = Tensor.zeros(shape.batch(), shape.queryLength(), shape.heads(), shape.headDim());
         Tensor k = Tensor.zeros(shape.batch(), shape.keyLength(), shape.kvHeads(), shape.headDim());
         Tensor v = Tensor.zeros(shape.batch(), shape.keyLength(), shape.kvHeads(), shape.valueDim());
         fill(q, seed, Q, plan);
         fill(k, seed, K, plan);
         fill(v, seed, V, null);
-        return new AttentionInputs("structured", seed, shape, q, k, v, plan.needles);
+        return new AttentionInputs(kind, seed, shape, q, k, v, plan == null ? List.of() : plan.needles);
     }
 
     /**

@@ -714,14 +714,8 @@ FloatVector p = poly.mul(f.mul(f)).add(f).add(1f).mul(twoToN);
                 FloatVector.fromArray(F, s, at).blend(Float.NEGATIVE_INFINITY, outside).intoArray(s, at);
             }
         }
-        for (; i < cols; i++) { // the last, partial vector: scalar
-            for (int j = 0; j < rows; j++) {
-                int key = firstKey + j;
-                if (key < from[boundsOffset + i] || key >= to[boundsOffset + i]) {
-                    s[sOffset + j * sStride + i] = Float.NEGATIVE_INFINITY;
-                }
-            }
-        }
+        // the last, partial vector: scalar
+        ScalarVectorOps.maskColumns(s, sOffset, sStride, rows, i, cols, firstKey, from, to, boundsOffset);
     }
 
     @Override

@@ -158,10 +158,16 @@ public final class ScalarVectorOps implements VectorOps {
     @Override
     public void maskOutsideIntervals(float[] s, int sOffset, int sStride, int rows, int cols, int firstKey,
                                      int[] from, int[] to, int boundsOffset) {
+        maskColumns(s, sOffset, sStride, rows, 0, cols, firstKey, from, to, boundsOffset);
+    }
+
+    /** {@link #maskOutsideIntervals} for columns {@code [fromColumn, toColumn)}: also the SIMD version's tail. */
+    static void maskColumns(float[] s, int sOffset, int sStride, int rows, int fromColumn, int toColumn, int firstKey,
+                            int[] from, int[] to, int boundsOffset) {
         for (int j = 0; j < rows; j++) {
             int key = firstKey + j;
             int row = sOffset + j * sStride;
-            for (int i = 0; i < cols; i++) {
+            for (int i = fromColumn; i < toColumn; i++) {
                 if (key < from[boundsOffset + i] || key >= to[boundsOffset + i]) {
                     s[row + i] = Float.NEGATIVE_INFINITY;
                 }
