@@ -1,5 +1,6 @@
 package io.attn4j.bench;
 
+import io.attn4j.util.Json;
 import io.attn4j.attention.AttentionMechanism;
 import io.attn4j.attention.AttentionProblem;
 import io.attn4j.attention.AttentionSpec;

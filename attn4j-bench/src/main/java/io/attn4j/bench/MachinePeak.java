@@ -1,5 +1,6 @@
 package io.attn4j.bench;
 
+import io.attn4j.util.Json;
 import io.attn4j.simd.VectorOpsProvider;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;

@@ -1,5 +1,6 @@
 package io.attn4j.bench;
 
+import io.attn4j.util.Json;
 import io.attn4j.attention.Pattern;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;

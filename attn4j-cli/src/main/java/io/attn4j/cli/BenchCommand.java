@@ -1,7 +1,7 @@
 package io.attn4j.cli;
 
 import io.attn4j.attention.Pattern;
-import io.attn4j.bench.Json;
+import io.attn4j.util.Json;
 import io.attn4j.bench.KernelBench;
 import io.attn4j.bench.MachinePeak;
 import picocli.CommandLine.Command;

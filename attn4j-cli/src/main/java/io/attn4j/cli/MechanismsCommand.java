@@ -1,6 +1,6 @@
 package io.attn4j.cli;
 
-import io.attn4j.bench.Json;
+import io.attn4j.util.Json;
 import io.attn4j.catalog.Catalog;
 import io.attn4j.catalog.Mechanism;
 import picocli.CommandLine.Command;

@@ -1,6 +1,6 @@
 package io.attn4j.cli;
 
-import io.attn4j.bench.Json;
+import io.attn4j.util.Json;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 

@@ -1,4 +1,4 @@
-package io.attn4j.bench;
+package io.attn4j.util;
 
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -6,7 +6,7 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * A minimal JSON writer and reader for benchmark output: objects keep their key order, non-finite numbers are
+ * A minimal JSON writer and reader (benchmark output, model configs, tokenizer files): objects keep their key order, non-finite numbers are
  * written as {@code null}, integers without a fraction. Values are {@code Map}, {@code List}, {@code String},
  * {@code Number}, {@code Boolean} or {@code null}.
  */
@@ -101,9 +101,13 @@ public final class Json {
         return value;
     }
 
+    /** Deeper documents are refused rather than risking the stack (real configs nest a few levels). */
+    private static final int MAX_DEPTH = 256;
+
     private static final class Parser {
         private final String s;
         private int at;
+        private int depth;
 
         Parser(String s) {
             this.s = s;
@@ -125,11 +129,15 @@ public final class Json {
                 throw error("unexpected end");
             }
             char c = s.charAt(at);
+            if ((c == '{' || c == '[') && ++depth > MAX_DEPTH) {
+                throw error("nesting deeper than " + MAX_DEPTH);
+            }
             if (c == '{') {
                 at++;
                 Map<String, Object> map = new LinkedHashMap<>();
                 skipSpace();
                 if (peek('}')) {
+                    depth--;
                     return map;
                 }
                 do {
@@ -141,6 +149,7 @@ public final class Json {
                     skipSpace();
                 } while (peek(','));
                 expect('}');
+                depth--;
                 return map;
             }
             if (c == '[') {
@@ -148,6 +157,7 @@ public final class Json {
                 List<Object> list = new ArrayList<>();
                 skipSpace();
                 if (peek(']')) {
+                    depth--;
                     return list;
                 }
                 do {
@@ -155,6 +165,7 @@ public final class Json {
                     skipSpace();
                 } while (peek(','));
                 expect(']');
+                depth--;
                 return list;
             }
             if (c == '"') {

@@ -1,4 +1,4 @@
-package io.attn4j.bench;
+package io.attn4j.util;
 
 import org.junit.jupiter.api.Test;
 
@@ -37,5 +37,7 @@ class JsonTest {
         assertThrows(IllegalArgumentException.class, () -> Json.parse("[1, 2"));
         assertThrows(IllegalArgumentException.class, () -> Json.parse("{} x"));
         assertThrows(IllegalArgumentException.class, () -> Json.parse("\"open"));
+        assertThrows(IllegalArgumentException.class, () -> Json.parse("[".repeat(100_000)));
+        assertEquals(List.of(List.of()), Json.parse("[[]]"));
     }
 }
