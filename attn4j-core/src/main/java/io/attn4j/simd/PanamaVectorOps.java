@@ -235,6 +235,65 @@ FloatVector p = poly.mul(f.mul(f)).add(f).add(1f).mul(twoToN);
         }
     }
 
+    @Override
+    public void layerNorm(float[] x, int offset, int n, float[] gamma, float[] beta, float eps, float[] out,
+                          int outOffset) {
+        FloatVector acc = FloatVector.zero(F);
+        int i = 0;
+        for (; i + L <= n; i += L) {
+            acc = acc.add(FloatVector.fromArray(F, x, offset + i));
+        }
+        float mean = acc.reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) {
+            mean += x[offset + i];
+        }
+        mean /= n;
+        // two passes (mean, then squared deviations) rather than E[x²] − E[x]², which cancels badly
+        FloatVector squares = FloatVector.zero(F);
+        i = 0;
+        for (; i + L <= n; i += L) {
+            FloatVector centred = FloatVector.fromArray(F, x, offset + i).sub(mean);
+            squares = centred.fma(centred, squares);
+        }
+        float variance = squares.reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) {
+            float centred = x[offset + i] - mean;
+            variance += centred * centred;
+        }
+        float inverse = (float) (1 / Math.sqrt(variance / n + eps));
+        i = 0;
+        for (; i + L <= n; i += L) {
+            FloatVector.fromArray(F, x, offset + i).sub(mean).mul(inverse)
+                    .fma(FloatVector.fromArray(F, gamma, i), FloatVector.fromArray(F, beta, i))
+                    .intoArray(out, outOffset + i);
+        }
+        for (; i < n; i++) {
+            out[outOffset + i] = (x[offset + i] - mean) * inverse * gamma[i] + beta[i];
+        }
+    }
+
+    @Override
+    public void gelu(float[] x, int offset, int n) {
+        int i = 0;
+        for (; i + L <= n; i += L) {
+            // erf by Abramowitz and Stegun 7.1.26, as ScalarVectorOps.erf; e^(−z²) by the JDK's EXP operator
+            FloatVector v = FloatVector.fromArray(F, x, offset + i);
+            FloatVector z = v.mul(0.70710678f).abs();
+            FloatVector t = FloatVector.broadcast(F, 1f).div(z.fma(0.3275911f, 1f));
+            FloatVector poly = t.fma(1.061405429f, -1.453152027f);
+            poly = poly.fma(t, FloatVector.broadcast(F, 1.421413741f));
+            poly = poly.fma(t, FloatVector.broadcast(F, -0.284496736f));
+            poly = poly.fma(t, FloatVector.broadcast(F, 0.254829592f)).mul(t);
+            FloatVector erfAbs = poly.mul(z.mul(z).neg().lanewise(VectorOperators.EXP)).neg().add(1f);
+            FloatVector erf = erfAbs.blend(erfAbs.neg(), v.lt(0f));
+            v.mul(0.5f).mul(erf.add(1f)).intoArray(x, offset + i);
+        }
+        for (; i < n; i++) {
+            float v = x[offset + i];
+            x[offset + i] = 0.5f * v * (1f + ScalarVectorOps.erf(v * 0.70710678f));
+        }
+    }
+
     // ---------------------------------------------------------------- transposed tiles
 
     /**

@@ -87,6 +87,45 @@ public final class ScalarVectorOps implements VectorOps {
     }
 
     @Override
+    public void layerNorm(float[] x, int offset, int n, float[] gamma, float[] beta, float eps, float[] out,
+                          int outOffset) {
+        float mean = 0f;
+        for (int i = 0; i < n; i++) {
+            mean += x[offset + i];
+        }
+        mean /= n;
+        float variance = 0f;
+        for (int i = 0; i < n; i++) {
+            float centred = x[offset + i] - mean;
+            variance += centred * centred;
+        }
+        float inverse = (float) (1 / Math.sqrt(variance / n + eps));
+        for (int i = 0; i < n; i++) {
+            out[outOffset + i] = (x[offset + i] - mean) * inverse * gamma[i] + beta[i];
+        }
+    }
+
+    @Override
+    public void gelu(float[] x, int offset, int n) {
+        for (int i = 0; i < n; i++) {
+            float v = x[offset + i];
+            x[offset + i] = 0.5f * v * (1f + erf(v * 0.70710678f));
+        }
+    }
+
+    /**
+     * erf(x) by Abramowitz and Stegun 7.1.26 ({@code |error| <= 1.5e-7}), evaluated in double: the reference the
+     * SIMD version follows, at the precision float32 can hold.
+     */
+    static float erf(float x) {
+        double ax = Math.abs(x);
+        double t = 1 / (1 + 0.3275911 * ax);
+        double poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
+        double y = 1 - poly * Math.exp(-ax * ax);
+        return (float) (x < 0 ? -y : y);
+    }
+
+    @Override
     public void scoresTransposed(float[] qT, int qTOffset, int qTStride, int queries,
                                  float[] k, int kOffset, int kStride, int keys, int dim,
                                  float[] s, int sOffset, int sStride) {

@@ -50,6 +50,16 @@ public interface VectorOps {
     /** {@code x[offset+i] −= slope · |start + i|}: a linear distance penalty (ALiBi) along a run of positions. */
     void subtractDistance(float[] x, int offset, int n, int start, float slope);
 
+    /**
+     * Layer normalisation of one row: {@code out[i] = (x[i] − mean) / sqrt(var + eps) · gamma[i] + beta[i]} for
+     * {@code i < n}, with the mean and the (biased) variance of {@code x[offset, offset + n)}. {@code out} may be
+     * {@code x} itself.
+     */
+    void layerNorm(float[] x, int offset, int n, float[] gamma, float[] beta, float eps, float[] out, int outOffset);
+
+    /** {@code x = x · Φ(x) = x/2 · (1 + erf(x/√2))}: the exact (erf) GELU of BERT, in place. */
+    void gelu(float[] x, int offset, int n);
+
     // ---------------------------------------------------------------- transposed tiles (key rows, query columns)
 
     /**

@@ -132,6 +132,64 @@ class VectorOpsTest {
 
     @ParameterizedTest(name = "{0} n={1}")
     @MethodSource("cases")
+    void layerNormAndGelu(VectorOps ops, int n) {
+        SplittableRandom r = new SplittableRandom(Fresh.seed());
+        float[] x = gaussian(r, n + 2), gamma = gaussian(r, n), beta = gaussian(r, n);
+        for (int i = 0; i < x.length; i++) {
+            x[i] = 3 + 2 * x[i]; // a mean far from zero tests the two-pass variance
+        }
+        float[] out = new float[n + 1];
+        ops.layerNorm(x, 2, n, gamma, beta, 1e-12f, out, 1);
+        double mean = 0, variance = 0;
+        for (int i = 0; i < n; i++) {
+            mean += x[2 + i];
+        }
+        mean /= n;
+        for (int i = 0; i < n; i++) {
+            variance += (x[2 + i] - mean) * (x[2 + i] - mean);
+        }
+        variance /= n;
+        for (int i = 0; i < n; i++) {
+            double expected = (x[2 + i] - mean) / Math.sqrt(variance + 1e-12) * gamma[i] + beta[i];
+            near(expected, out[1 + i], 2e-5 * (1 + Math.abs(expected)) + (n == 1 ? Math.abs(beta[0]) + 1 : 0),
+                    "layerNorm");
+        }
+        float[] g = gaussian(r, n);
+        for (int i = 0; i < n; i++) {
+            g[i] *= 4;
+        }
+        float[] g0 = g.clone();
+        ops.gelu(g, 0, n);
+        for (int i = 0; i < n; i++) {
+            double v = g0[i];
+            double expected = 0.5 * v * (1 + erf(v / Math.sqrt(2)));
+            near(expected, g[i], 3e-7 * (1 + Math.abs(v)), "gelu(" + v + ")");
+        }
+    }
+
+    /** erf in double by its Taylor series (|x| < 3) or the continued fraction of erfc: an independent reference. */
+    private static double erf(double x) {
+        double ax = Math.abs(x);
+        double result;
+        if (ax < 3) {
+            double term = ax, sum = ax;
+            for (int k = 1; k < 200; k++) {
+                term *= -ax * ax / k;
+                sum += term / (2 * k + 1);
+            }
+            result = 2 / Math.sqrt(Math.PI) * sum;
+        } else {
+            double f = 0; // erfc(x) = e^{-x²}/√π · 1/(x + 1/2/(x + 1/(x + 3/2/(x + ...))))
+            for (int k = 60; k >= 1; k--) {
+                f = (k / 2.0) / (ax + f);
+            }
+            result = 1 - Math.exp(-ax * ax) / Math.sqrt(Math.PI) / (ax + f);
+        }
+        return x < 0 ? -result : result;
+    }
+
+    @ParameterizedTest(name = "{0} n={1}")
+    @MethodSource("cases")
     void transposedTiles(VectorOps ops, int n) {
         SplittableRandom r = new SplittableRandom(Fresh.seed());
         int queries = Math.min(n, 97), keys = 1 + n % 37, dim = 1 + n % 70;
