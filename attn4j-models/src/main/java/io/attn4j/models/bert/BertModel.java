@@ -1,7 +1,6 @@
 package io.attn4j.models.bert;
 
 import io.attn4j.attention.AttentionSpec;
-import io.attn4j.attention.Masks;
 import io.attn4j.linalg.Gemm;
 import io.attn4j.runtime.Engine;
 import io.attn4j.simd.VectorOps;
@@ -21,9 +20,12 @@ import java.util.List;
  *   x   = LN(x + ctx·W_oᵀ + b_o)
  *   x   = LN(x + GELU(x·W_1ᵀ + b_1)·W_2ᵀ + b_2)
  * </pre>
- * Q, K and V are strided views of the {@code qkv} buffer, so nothing is copied into heads; the packed texts are a
- * {@link Masks#documents documents} mask, so no work is spent on padding and no text sees another. Projections are
- * {@link Gemm}s over weights packed at load; layer norms, residuals and GELU run row-parallel with SIMD.
+ * Q, K and V are strided views of the {@code qkv} buffer, so nothing is copied into heads. Attention runs text by
+ * text on views of the packed rows (each call parallel over heads and query blocks): no work on padding, no text
+ * sees another, and no tile straddles two texts — a {@link io.attn4j.attention.Masks#documents documents} mask over
+ * the whole batch would compute the partial tiles at every boundary — and every mechanism sees each text as the
+ * sequence its budgets are defined on. Projections are {@link Gemm}s over weights packed at load; layer norms,
+ * residuals and GELU run row-parallel with SIMD.
  *
  * <p><b>Pooling.</b> Mean over each text's tokens (special tokens included, as sentence-transformers does with its
  * attention mask) or the first token, then optional L2 normalisation, as the {@link BertConfig} says.
@@ -100,36 +102,7 @@ public final class BertModel {
 
     /** Pools and (if the config says so) normalises the hidden states of each text. */
     public float[][] pool(Hidden h) {
-        int hidden = config.hidden(), texts = h.offsets().length - 1;
-        float[][] out = new float[texts][hidden];
-        for (int b = 0; b < texts; b++) {
-            int from = h.offsets()[b], to = h.offsets()[b + 1];
-            float[] e = out[b];
-            if (config.pooling() == Pooling.CLS) {
-                System.arraycopy(h.states(), from * hidden, e, 0, hidden);
-            } else {
-                double[] sum = new double[hidden];
-                for (int t = from; t < to; t++) {
-                    for (int c = 0; c < hidden; c++) {
-                        sum[c] += h.states()[t * hidden + c];
-                    }
-                }
-                for (int c = 0; c < hidden; c++) {
-                    e[c] = (float) (sum[c] / (to - from));
-                }
-            }
-            if (config.normalize()) {
-                double norm = 0;
-                for (float v : e) {
-                    norm += (double) v * v;
-                }
-                float inverse = (float) (1 / Math.max(Math.sqrt(norm), 1e-12));
-                for (int c = 0; c < hidden; c++) {
-                    e[c] *= inverse;
-                }
-            }
-        }
-        return out;
+        return config.pooling().apply(h.states(), h.offsets(), config.hidden(), config.normalize());
     }
 
     /** The last hidden states of a batch, reporting activations to {@code observer}. */
@@ -146,16 +119,19 @@ public final class BertModel {
         Tensor q = all.select(2, 0), k = all.select(2, 1), v = all.select(2, 2);
         Tensor out = Tensor.of(ctx, 1, tokens, heads, d);
         AttentionSpec spec = AttentionSpec.noncausal().checkFinite(false);
-        if (offsets.length > 2) {
-            spec = spec.mask(Masks.documents(offsets));
-        }
         for (int l = 0; l < config.layers(); l++) {
             BertWeights.Layer w = weights.layers.get(l);
             Gemm.multiply(engine, x, 0, h, tokens, w.qkv(), w.qkvBias(), qkv, 0, 3 * h);
             observer.attentionInputs(l, q, k, v, offsets);
-            for (AttentionPlan.HeadGroup g : plan.get(l)) {
-                g.mechanism().forward(q.slice(2, g.from(), g.to()), k.slice(2, g.from(), g.to()),
-                        v.slice(2, g.from(), g.to()), spec, out.slice(2, g.from(), g.to()));
+            for (int b = 0; b + 1 < offsets.length; b++) {
+                int from = offsets[b], to = offsets[b + 1];
+                for (AttentionPlan.HeadGroup g : plan.get(l)) {
+                    g.mechanism().forward(
+                            q.slice(1, from, to).slice(2, g.from(), g.to()),
+                            k.slice(1, from, to).slice(2, g.from(), g.to()),
+                            v.slice(1, from, to).slice(2, g.from(), g.to()), spec,
+                            out.slice(1, from, to).slice(2, g.from(), g.to()));
+                }
             }
             Gemm.multiply(engine, ctx, 0, h, tokens, w.attentionOut(), w.attentionOutBias(), tmp, 0, h);
             residualNorm(tmp, x, w.attentionNormGamma(), w.attentionNormBeta(), tokens);
