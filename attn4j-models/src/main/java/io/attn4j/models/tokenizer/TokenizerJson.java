@@ -370,8 +370,11 @@ final class TokenizerJson {
         if (json == null) {
             return "null (or missing)";
         }
-        String s = json instanceof String str ? quoted(str) : json instanceof Map || json instanceof List
-                ? (json instanceof Map ? "an object" : "an array") : Objects.toString(json);
+        String s = json instanceof String str ? quoted(str)
+                : json instanceof Map ? "an object"
+                : json instanceof List ? "an array"
+                : json instanceof Double d && d == Math.rint(d) && Math.abs(d) < 1e15 ? Long.toString(d.longValue())
+                : Objects.toString(json);
         return s.length() > 80 ? s.substring(0, 80) + "…" : s;
     }
 
