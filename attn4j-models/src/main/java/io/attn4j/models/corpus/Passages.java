@@ -19,8 +19,9 @@ import java.util.regex.Pattern;
  *       passages end at paragraph ends where they can.</li>
  * </ul>
  * A passage keeps its paragraph breaks ({@code "\n\n"}) and the spacing within paragraphs. Its id is the document's
- * id, {@code #} and its number from 1 ({@code ca01#1}); its genre is the document's. With the default 200 words a
- * Brown passage is about 260 WordPiece tokens; the longest Brown sentence has 180 words. O(characters) per document.
+ * id, {@code #} and its number from 1 ({@code ca01#1}); its genre is the document's. With the default 200 words the
+ * Brown corpus gives 7,368 passages, the longest 335 WordPiece tokens (all-MiniLM-L6-v2), within BERT's 512.
+ * O(characters) per document.
  */
 public final class Passages {
     /** The default passage length in words. */

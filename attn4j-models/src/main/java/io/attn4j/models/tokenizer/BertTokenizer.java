@@ -25,8 +25,8 @@ import java.util.OptionalInt;
  *   <li>added tokens with {@code normalized: false} ({@code [CLS]}, {@code [SEP]}, {@code [MASK]}, ...) are cut out
  *       of the raw text, leftmost-longest first, and become their ids; {@code single_word}, {@code lstrip} and
  *       {@code rstrip} must be false;</li>
- *   <li>the rest is normalized by {@code BertNormalizer} ({@link BertNormalizer}: clean text, space around CJK
- *       ideographs, strip accents, lowercase) or not at all ({@code null}); added tokens with
+ *   <li>the rest is normalized by {@code BertNormalizer} (clean text, space around CJK ideographs, strip
+ *       accents, lowercase) or not at all ({@code null}); added tokens with
  *       {@code normalized: true} are then cut out of the normalized text;</li>
  *   <li>{@code BertPreTokenizer} splits it into words at white space and around each punctuation character (or
  *       {@code null}: each piece is one word);</li>
@@ -41,7 +41,13 @@ import java.util.OptionalInt;
  * The file's own {@code truncation} and {@code padding} sections are read and checked (direction right, no stride)
  * and offered as {@link #configuredMaxLength()} and {@link #configuredPadding()}; the lengths used are the ones
  * passed to {@link #encode(String, int)} and {@link #encodeBatch}, {@value #DEFAULT_MAX_LENGTH} (BERT's position
- * limit) by default. Character classes come from the JDK's Unicode tables (see {@link CharClasses}).
+ * limit) by default.
+ *
+ * <p><b>Unicode.</b> Hugging Face's character classes (punctuation, non-spacing marks, control and format
+ * characters) come from Unicode 8.0 tables, and so do ours, whatever the JDK's Unicode version; white space is the
+ * {@code White_Space} property; NFD and lower-casing are the JDK's. Unassigned code points are kept (as
+ * {@code [UNK]}), as Hugging Face keeps them. On every code point, alone and in words, the ids equal Hugging
+ * Face's ({@code tokenizers} 0.20).
  *
  * <p>Encoding costs O(text length + words · longest vocabulary entry) hash lookups and stops once
  * {@code maxLength} tokens are produced. A tokenizer is immutable and safe to share between threads.
