@@ -96,6 +96,43 @@ public final class Downloads {
         }
     }
 
+    /**
+     * A small text resource (a checksum file), read whole; nothing is kept on disk.
+     *
+     * @param url      an {@code https} URL (or {@code http} to a loopback host)
+     * @param maxBytes the largest body accepted
+     * @throws DownloadException if the request fails, the status is not 200 or the body is longer than maxBytes
+     */
+    public static String text(URI url, int maxBytes) throws IOException {
+        checkUrl(url);
+        Duration timeout = Duration.ofSeconds(TIMEOUT_SECONDS);
+        HttpRequest request = HttpRequest.newBuilder(url).timeout(timeout)
+                .header("User-Agent", "attn4j").GET().build();
+        try (HttpClient client = HttpClient.newBuilder().connectTimeout(timeout)
+                .followRedirects(HttpClient.Redirect.NORMAL).build()) {
+            HttpResponse<InputStream> response = client.send(request, HttpResponse.BodyHandlers.ofInputStream());
+            try (InputStream body = response.body()) {
+                if (response.statusCode() != 200) {
+                    throw new DownloadException(url, null, "GET " + url + ": HTTP status " + response.statusCode(),
+                            null);
+                }
+                byte[] bytes = body.readNBytes(maxBytes + 1);
+                if (bytes.length > maxBytes) {
+                    throw new DownloadException(url, null, "GET " + url + ": body longer than " + maxBytes
+                            + " bytes", null);
+                }
+                return new String(bytes, java.nio.charset.StandardCharsets.UTF_8);
+            }
+        } catch (DownloadException e) {
+            throw e;
+        } catch (IOException e) {
+            throw new DownloadException(url, null, "GET " + url + " failed: " + e, e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new DownloadException(url, null, "GET " + url + " interrupted", e);
+        }
+    }
+
     /** Streams the body into {@code temp} and returns its digest. */
     private static Digest download(URI url, Path target, Path temp, Digest expected, Duration timeout)
             throws IOException {
