@@ -42,7 +42,8 @@ import java.util.Set;
  * </ul>
  * A truncated or corrupt file throws {@link ModelFormatException} naming the file, the message path
  * ({@code ModelProto.graph.initializer[3]}), the field and the byte offset; nothing is allocated from a declared
- * length before it is known to fit.
+ * length before it is known to fit. The graph's structure (nodes, attributes, names) is kept on the heap, in
+ * memory proportional to its encoded size; weights stay in the file.
  *
  * <p>{@link #withExtraOutputs} writes a copy of a model whose graph declares more outputs, so a peer runtime (ONNX
  * Runtime) can be asked for intermediate values such as per-layer hidden states.

@@ -153,6 +153,7 @@ public final class OnnxTensor {
             }
             return out;
         }
+        // The model's reader counted exactly elementCount values in the typed field, so `at` stays below n.
         int[] at = {0};
         Protobuf message = Protobuf.of(file, source, path, messageStart, messageEnd);
         while (message.next()) {
