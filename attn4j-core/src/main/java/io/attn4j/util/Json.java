@@ -19,6 +19,13 @@ public final class Json {
         return new LinkedHashMap<>();
     }
 
+    /** {@code s} as a JSON string literal, quotes included. */
+    public static String quote(String s) {
+        StringBuilder sb = new StringBuilder();
+        quote(s, sb);
+        return sb.toString();
+    }
+
     public static String write(Object value) {
         StringBuilder sb = new StringBuilder();
         write(value, sb, 0);
@@ -231,13 +238,19 @@ public final class Json {
                         case 'b' -> sb.append('\b');
                         case 'f' -> sb.append('\f');
                         case 'u' -> {
-                            if (at + 4 > s.length()) {
-                                throw error("bad escape");
+                            int code = 0;
+                            for (int end = at + 4; at < end; at++) {
+                                char h = at < s.length() ? s.charAt(at) : 'x';
+                                int digit = h < 128 ? Character.digit(h, 16) : -1; // ASCII hex digits only
+                                if (digit < 0) {
+                                    throw error("\\u escape needs four hexadecimal digits");
+                                }
+                                code = code * 16 + digit;
                             }
-                            sb.append((char) Integer.parseInt(s.substring(at, at + 4), 16));
-                            at += 4;
+                            sb.append((char) code);
                         }
-                        default -> sb.append(e);
+                        case '"', '\\', '/' -> sb.append(e);
+                        default -> throw error("invalid escape \\" + e);
                     }
                 } else {
                     sb.append(c);

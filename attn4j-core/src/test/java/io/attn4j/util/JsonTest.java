@@ -8,6 +8,7 @@ import java.util.Map;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class JsonTest {
     @Test
@@ -38,6 +39,14 @@ class JsonTest {
         assertThrows(IllegalArgumentException.class, () -> Json.parse("{} x"));
         assertThrows(IllegalArgumentException.class, () -> Json.parse("\"open"));
         assertThrows(IllegalArgumentException.class, () -> Json.parse("[".repeat(100_000)));
+        // escapes: four ASCII hex digits after a backslash-u (no sign, no digits of other scripts), only JSON's escapes
+        assertEquals("A\u00e9/\"\\", Json.parse("\"\\u0041\\u00E9\\/\\\"\\\\\""));
+        for (String bad : List.of("\"\\u+123\"", "\"\\u12\"", "\"\\u12", "\"\\u\u0663\u0663\u0663\u0663\"",
+                "\"\\x41\"", "\"\\'\"")) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Json.parse(bad), bad);
+            assertTrue(e.getMessage().contains("escape"), e.getMessage());
+        }
+        assertEquals("\"a\\\"b\\nc\"", Json.quote("a\"b\nc"));
         assertEquals(List.of(List.of()), Json.parse("[[]]"));
     }
 }
