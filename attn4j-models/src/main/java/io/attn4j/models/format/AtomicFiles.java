@@ -32,11 +32,12 @@ final class AtomicFiles {
         Path absolute = target.toAbsolutePath();
         Path directory = absolute.getParent();
         Files.createDirectories(directory);
-        Path temp = Files.createTempFile(directory, "." + absolute.getFileName(), ".tmp");
+        // not Files.createTempFile: its owner-only permissions would stay on the finished file; this one gets the umask's
+        Path temp = directory.resolve("." + absolute.getFileName() + "." + java.util.UUID.randomUUID() + ".tmp");
         boolean moved = false;
         try {
-            try (FileChannel channel = FileChannel.open(temp, StandardOpenOption.WRITE,
-                    StandardOpenOption.TRUNCATE_EXISTING)) {
+            try (FileChannel channel = FileChannel.open(temp, StandardOpenOption.CREATE_NEW,
+                    StandardOpenOption.WRITE)) {
                 body.writeTo(channel);
                 channel.force(true);
             }
