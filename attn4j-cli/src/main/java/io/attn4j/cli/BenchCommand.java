@@ -3,6 +3,7 @@ package io.attn4j.cli;
 import io.attn4j.attention.Pattern;
 import io.attn4j.util.Json;
 import io.attn4j.bench.KernelBench;
+import io.attn4j.bench.ModelBench;
 import io.attn4j.bench.MachinePeak;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -16,7 +17,7 @@ import java.util.List;
 
 /** {@code attn4j bench}: benchmark sweeps. */
 @Command(name = "bench", mixinStandardHelpOptions = true, description = "Benchmark sweeps.",
-        subcommands = {BenchCommand.Kernels.class})
+        subcommands = {BenchCommand.Kernels.class, BenchCommand.Model.class})
 final class BenchCommand implements Runnable {
     @Spec
     CommandSpec spec;
@@ -98,6 +99,77 @@ final class BenchCommand implements Runnable {
             if (failed > 0) {
                 err.println("attn4j: " + failed + " measurement(s) failed; see the table");
                 return 1;
+            }
+            return 0;
+        }
+    }
+
+    /** {@code attn4j bench model}. */
+    @Command(name = "model", mixinStandardHelpOptions = true,
+            description = {"End-to-end encoder throughput of attn4j against ONNX Runtime: same model file, same texts"
+                    + " of exactly --tokens tokens from a real corpus, same thread count, one process.",
+                    "Also the cosine of every text's embedding with ORT's."})
+    static final class Model implements java.util.concurrent.Callable<Integer> {
+        @Option(names = "--model", paramLabel = "M",
+                description = "minilm (default), bge-small, Maven coordinates, or a model directory.")
+        String model = io.attn4j.models.ModelSource.DEFAULT;
+
+        @Option(names = "--peer", paramLabel = "ort|none", description = "The peer to run (default: ${DEFAULT-VALUE}).")
+        String peer = "ort";
+
+        @Option(names = "--batch", paramLabel = "B", description = "Texts per forward pass (default: ${DEFAULT-VALUE}).")
+        int batch = 32;
+
+        @Option(names = "--tokens", paramLabel = "N", description = "Tokens per text (default: ${DEFAULT-VALUE}).")
+        int tokens = 128;
+
+        @Option(names = "--texts", paramLabel = "N",
+                description = "Texts in all, rounded down to whole batches (default: 8 batches).")
+        Integer texts;
+
+        @Option(names = "--corpus", paramLabel = "C", description = "brown (default) or a directory of .txt files.")
+        String corpus = io.attn4j.models.corpus.Corpora.DEFAULT;
+
+        @Option(names = "--attention", paramLabel = "PLAN",
+                description = "attn4j's attention: an id for every layer, or 0-2:flash,3-5:naive (default: flash).")
+        String attention = io.attn4j.models.bert.AttentionPlan.DEFAULT;
+
+        @Option(names = "--threads", paramLabel = "T", description = "Threads, both sides (default: available processors).")
+        int threads = Runtime.getRuntime().availableProcessors();
+
+        @Option(names = "--json", paramLabel = "FILE", description = "Also write the results as JSON.")
+        Path json;
+
+        @Spec
+        CommandSpec spec;
+
+        @Override
+        public Integer call() throws IOException {
+            ModelBench.Config config = new ModelBench.Config(batch, tokens, texts == null ? 8 * batch : texts, threads,
+                    peer);
+            io.attn4j.models.bert.AttentionPlan plan = io.attn4j.models.bert.AttentionPlan.parse(attention);
+            var err = spec.commandLine().getErr();
+            io.attn4j.models.Encoder encoder = io.attn4j.models.Encoder.load(
+                    io.attn4j.models.ModelSource.resolve(model), io.attn4j.runtime.Engine.defaults()
+                            .withThreads(threads)).withAttention(plan);
+            err.println("attn4j: " + encoder);
+            ModelBench.Result r = ModelBench.run(encoder, io.attn4j.models.corpus.Corpora.resolve(corpus), config,
+                    line -> {
+                        err.println("  " + line);
+                        err.flush();
+                    });
+            var out = spec.commandLine().getOut();
+            out.printf(java.util.Locale.ROOT, "model %s, batch %d x %d tokens, %d threads, %d texts, attention %s%n",
+                    r.model(), batch, tokens, threads, r.texts(), r.attention());
+            out.printf(java.util.Locale.ROOT, "attn4j  %8.0f tokens/s (median of %d rounds)%n", r.attn4j(),
+                    ModelBench.ROUNDS);
+            if (!Double.isNaN(r.ort())) {
+                out.printf(java.util.Locale.ROOT, "ORT     %8.0f tokens/s   ratio %.2f   cosine min %.7f mean %.7f%n",
+                        r.ort(), r.attn4j() / r.ort(), r.cosineMin(), r.cosineMean());
+            }
+            out.flush();
+            if (json != null) {
+                Files.writeString(json, Json.write(r.toJson()));
             }
             return 0;
         }
