@@ -176,6 +176,15 @@ class MavenArtifactTest {
     }
 
     @Test
+    void theRealMiniLmModelClassNamesMeanPooling() throws IOException {
+        try (var in = getClass().getResourceAsStream(
+                "/dev/langchain4j/model/embedding/onnx/allminilml6v2/AllMiniLmL6V2EmbeddingModel.class")) {
+            assertEquals(java.util.Set.of("MEAN"), ClassConstants.fieldsOf(in.readAllBytes(),
+                    "dev/langchain4j/model/embedding/onnx/PoolingMode", "AllMiniLmL6V2EmbeddingModel.class"));
+        }
+    }
+
+    @Test
     void truncatedOrMalformedClassFilesAreClearErrors() {
         byte[] good = classFile("CLS");
         assertEquals(java.util.Set.of("CLS"), ClassConstants.fieldsOf(good,
