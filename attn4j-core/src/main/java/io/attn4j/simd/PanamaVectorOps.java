@@ -503,8 +503,8 @@ FloatVector p = poly.mul(f.mul(f)).add(f).add(1f).mul(twoToN);
     /**
      * {@code o[i][c] += Σ_j P(i, j) · v[j][c]} with P(i, j) at {@code p[pOffset + i·queryStride + j·keyStride]}: the
      * transposed tiles of flash ({@code queryStride = 1}) and the row tiles of decode ({@code keyStride = 1}) share
-     * the kernels. 4 queries × 4 value vectors of 16 accumulators where they fit, then 1-query and masked-column
-     * tails.
+     * the kernels. 4 queries × 4 value vectors of 16 accumulators where they fit, then 8 queries × 2 value vectors
+     * (16 accumulators again: D = 32), then 1-query and masked-column tails.
      */
     private static void accumulate(float[] p, int pOffset, int queryStride, int keyStride, int queries, int keys,
                                    float[] v, int vOffset, int vStride, int dimV, float[] o, int oOffset, int oStride) {
@@ -517,6 +517,19 @@ FloatVector p = poly.mul(f.mul(f)).add(f).add(1f).mul(twoToN);
             }
             for (; i < queries; i++) {
                 pv1x4(p, pOffset + i * queryStride, keyStride, keys, v, vOffset + c, vStride, o, oOffset + i * oStride + c);
+            }
+        }
+        for (; c + 2 * L <= dimV; c += 2 * L) { // D = 32 (MiniLM, BERT-small heads), or the rest of 96, 160, ...
+            int i = 0;
+            for (; i + 8 <= queries; i += 8) {
+                pv8x2(p, pOffset + i * queryStride, queryStride, keyStride, keys, v, vOffset + c, vStride,
+                        o, oOffset + i * oStride + c, oStride);
+            }
+            for (; i < queries; i++) {
+                pv1x1(p, pOffset + i * queryStride, keyStride, keys, v, vOffset + c, vStride, o, oOffset + i * oStride + c,
+                        c, dimV);
+                pv1x1(p, pOffset + i * queryStride, keyStride, keys, v, vOffset + c + L, vStride,
+                        o, oOffset + i * oStride + c + L, c + L, dimV);
             }
         }
         for (; c < dimV; c += L) {
@@ -588,6 +601,68 @@ FloatVector p = poly.mul(f.mul(f)).add(f).add(1f).mul(twoToN);
         c31.intoArray(o, o3 + L);
         c32.intoArray(o, o3 + 2 * L);
         c33.intoArray(o, o3 + 3 * L);
+    }
+
+    /** 8 queries × 2 value vectors: 16 accumulators; per key two value loads and eight broadcasts. */
+    private static void pv8x2(float[] p, int p0, int queryStride, int keyStride, int keys, float[] v, int v0,
+                              int vStride, float[] o, int out, int oStride) {
+        int q1 = p0 + queryStride, q2 = q1 + queryStride, q3 = q2 + queryStride, q4 = q3 + queryStride;
+        int q5 = q4 + queryStride, q6 = q5 + queryStride, q7 = q6 + queryStride;
+        int o1 = out + oStride, o2 = o1 + oStride, o3 = o2 + oStride, o4 = o3 + oStride, o5 = o4 + oStride;
+        int o6 = o5 + oStride, o7 = o6 + oStride;
+        FloatVector c00 = FloatVector.fromArray(F, o, out), c01 = FloatVector.fromArray(F, o, out + L);
+        FloatVector c10 = FloatVector.fromArray(F, o, o1), c11 = FloatVector.fromArray(F, o, o1 + L);
+        FloatVector c20 = FloatVector.fromArray(F, o, o2), c21 = FloatVector.fromArray(F, o, o2 + L);
+        FloatVector c30 = FloatVector.fromArray(F, o, o3), c31 = FloatVector.fromArray(F, o, o3 + L);
+        FloatVector c40 = FloatVector.fromArray(F, o, o4), c41 = FloatVector.fromArray(F, o, o4 + L);
+        FloatVector c50 = FloatVector.fromArray(F, o, o5), c51 = FloatVector.fromArray(F, o, o5 + L);
+        FloatVector c60 = FloatVector.fromArray(F, o, o6), c61 = FloatVector.fromArray(F, o, o6 + L);
+        FloatVector c70 = FloatVector.fromArray(F, o, o7), c71 = FloatVector.fromArray(F, o, o7 + L);
+        for (int j = 0; j < keys; j++) {
+            int vRow = v0 + j * vStride, pj = j * keyStride;
+            FloatVector a0 = FloatVector.fromArray(F, v, vRow);
+            FloatVector a1 = FloatVector.fromArray(F, v, vRow + L);
+            FloatVector b = FloatVector.broadcast(F, p[p0 + pj]);
+            c00 = a0.fma(b, c00);
+            c01 = a1.fma(b, c01);
+            b = FloatVector.broadcast(F, p[q1 + pj]);
+            c10 = a0.fma(b, c10);
+            c11 = a1.fma(b, c11);
+            b = FloatVector.broadcast(F, p[q2 + pj]);
+            c20 = a0.fma(b, c20);
+            c21 = a1.fma(b, c21);
+            b = FloatVector.broadcast(F, p[q3 + pj]);
+            c30 = a0.fma(b, c30);
+            c31 = a1.fma(b, c31);
+            b = FloatVector.broadcast(F, p[q4 + pj]);
+            c40 = a0.fma(b, c40);
+            c41 = a1.fma(b, c41);
+            b = FloatVector.broadcast(F, p[q5 + pj]);
+            c50 = a0.fma(b, c50);
+            c51 = a1.fma(b, c51);
+            b = FloatVector.broadcast(F, p[q6 + pj]);
+            c60 = a0.fma(b, c60);
+            c61 = a1.fma(b, c61);
+            b = FloatVector.broadcast(F, p[q7 + pj]);
+            c70 = a0.fma(b, c70);
+            c71 = a1.fma(b, c71);
+        }
+        c00.intoArray(o, out);
+        c01.intoArray(o, out + L);
+        c10.intoArray(o, o1);
+        c11.intoArray(o, o1 + L);
+        c20.intoArray(o, o2);
+        c21.intoArray(o, o2 + L);
+        c30.intoArray(o, o3);
+        c31.intoArray(o, o3 + L);
+        c40.intoArray(o, o4);
+        c41.intoArray(o, o4 + L);
+        c50.intoArray(o, o5);
+        c51.intoArray(o, o5 + L);
+        c60.intoArray(o, o6);
+        c61.intoArray(o, o6 + L);
+        c70.intoArray(o, o7);
+        c71.intoArray(o, o7 + L);
     }
 
     private static void pv1x4(float[] p, int p0, int keyStride, int keys, float[] v, int v0, int vStride,
