@@ -149,9 +149,11 @@ final class BenchCommand implements Runnable {
                     peer);
             io.attn4j.models.bert.AttentionPlan plan = io.attn4j.models.bert.AttentionPlan.parse(attention);
             var err = spec.commandLine().getErr();
-            io.attn4j.models.Encoder encoder = io.attn4j.models.Encoder.load(
-                    io.attn4j.models.ModelSource.resolve(model), io.attn4j.runtime.Engine.defaults()
-                            .withThreads(threads)).withAttention(plan);
+            io.attn4j.models.ModelSource source = io.attn4j.models.ModelSource.resolve(model);
+            long loadStart = System.nanoTime();
+            io.attn4j.models.Encoder encoder = io.attn4j.models.Encoder.load(source,
+                    io.attn4j.runtime.Engine.defaults().withThreads(threads)).withAttention(plan);
+            double loadMs = (System.nanoTime() - loadStart) / 1e6;
             err.println("attn4j: " + encoder);
             ModelBench.Result r = ModelBench.run(encoder, io.attn4j.models.corpus.Corpora.resolve(corpus), config,
                     line -> {
@@ -161,6 +163,8 @@ final class BenchCommand implements Runnable {
             var out = spec.commandLine().getOut();
             out.printf(java.util.Locale.ROOT, "model %s, batch %d x %d tokens, %d threads, %d texts, attention %s%n",
                     r.model(), batch, tokens, threads, r.texts(), r.attention());
+            out.printf(java.util.Locale.ROOT, "load    %8.0f ms (mapped, checked and packed; this process's first load)%n",
+                    loadMs);
             out.printf(java.util.Locale.ROOT, "attn4j  %8.0f tokens/s (median of %d rounds)%n", r.attn4j(),
                     ModelBench.ROUNDS);
             if (!Double.isNaN(r.ort())) {
