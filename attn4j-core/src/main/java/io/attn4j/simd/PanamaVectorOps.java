@@ -4,6 +4,7 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -22,15 +23,17 @@ import jdk.incubator.vector.VectorSpecies;
  * Hence three rules, each learnt from a profile:
  * <ol>
  *   <li>no method of this class passes a vector or a mask to another: kernels take arrays and indices, build their
- *       masks themselves, and the exponential is written out where it is used (three times) rather than called;</li>
+ *       masks themselves, and the exponential is written out where it is used (five times) rather than called;</li>
  *   <li>loops run full vectors without masks and finish with a scalar (or one masked) tail: masked accesses near
  *       the end of an array take a slow path that is not intrinsified;</li>
  *   <li>hot helper calls between our methods pass arrays, so a call that ends up not inlined costs a call, never a
  *       box.</li>
  * </ol>
  *
- * <p><b>The exponential.</b> Computed here rather than with {@code VectorOperators.EXP}, so its cost and accuracy are
- * the same on every platform: {@code y = x − shift <= 0} is clamped at −88, split as {@code y = n·ln 2 + f} with
+ * <p><b>The exponential.</b> Computed here rather than with {@code VectorOperators.EXP} (or {@code TANH}), so its
+ * cost and accuracy are the same on every platform and its result is the same bit for bit whether the JIT has
+ * compiled the method yet or not (the JDK's operators call a vector math library once compiled and {@code Math.exp}
+ * before, which differ in the last bit: a model's output then depended on warm-up): {@code y = x − shift <= 0} is clamped at −88, split as {@code y = n·ln 2 + f} with
  * {@code |f| <= ln2/2} (Cody–Waite, ln 2 in two parts), {@code e^f = 1 + f + f²·P(f)} with the Cephes minimax
  * polynomial (relative error about 1e-7), and {@code 2^n} assembled in the exponent bits after rounding with the
  * 1.5·2^23 trick. Inputs below −88 give exactly 0, so masked scores (−∞) vanish; results that would be subnormal
@@ -51,6 +54,15 @@ final class PanamaVectorOps implements VectorOps {
     private static final float P5 = 1.9875691500E-4f, P4 = 1.3981999507E-3f, P3 = 8.3334519073E-3f,
             P2 = 4.1665795894E-2f, P1 = 1.6666665459E-1f, P0 = 5.0000001201E-1f;
     private static final float[] IOTA = new float[L];
+    /**
+     * Shuffles i → i xor h, the steps of the fixed summation tree of {@link #sum}; null where h >= L. Separate
+     * constants, not an array: C2 intrinsifies a rearrange only by a shuffle it sees as a constant, and otherwise
+     * boxes the vectors.
+     */
+    private static final VectorShuffle<Float> FOLD32 = fold(32), FOLD16 = fold(16), FOLD8 = fold(8), FOLD4 = fold(4),
+            FOLD2 = fold(2), FOLD1 = fold(1), XOR_HALF = fold(L / 2), XOR_QUARTER = fold(L / 4);
+    /** Lanes whose index has bit L/2 (L/4) set: the transposing steps of {@code dots4x4}. */
+    private static final VectorMask<Float> BIT_HALF = bit(L / 2), BIT_QUARTER = bit(L / 4);
 
     static {
         for (int i = 0; i < L; i++) {
@@ -59,8 +71,8 @@ final class PanamaVectorOps implements VectorOps {
     }
 
     PanamaVectorOps() {
-        if (L < 4) {
-            throw new UnsupportedOperationException("preferred float vector has " + L + " lanes; need at least 4");
+        if (L < 4 || L > 64) {
+            throw new UnsupportedOperationException("preferred float vector has " + L + " lanes; need 4 to 64");
         }
     }
 
@@ -72,6 +84,41 @@ final class PanamaVectorOps implements VectorOps {
     @Override
     public int lanes() {
         return L;
+    }
+
+    /**
+     * The sum of a vector's lanes by a fixed tree (lane i plus lane i + L/2, then i + L/4, …). Not
+     * {@code reduceLanes(ADD)}, whose order is unspecified and in practice differs between compiled and interpreted
+     * code: the same input then gave results that differ in the last bit depending on JIT warm-up, and a text's
+     * embedding depended on what ran before it.
+     */
+    private static float sum(FloatVector v) {
+        if (L > 32) {
+            v = v.add(v.rearrange(FOLD32));
+        }
+        if (L > 16) {
+            v = v.add(v.rearrange(FOLD16));
+        }
+        if (L > 8) {
+            v = v.add(v.rearrange(FOLD8));
+        }
+        if (L > 4) {
+            v = v.add(v.rearrange(FOLD4));
+        }
+        v = v.add(v.rearrange(FOLD2));
+        return v.add(v.rearrange(FOLD1)).lane(0);
+    }
+
+    private static VectorMask<Float> bit(int b) {
+        boolean[] set = new boolean[L];
+        for (int i = 0; i < L; i++) {
+            set[i] = (i & b) != 0;
+        }
+        return VectorMask.fromArray(F, set, 0);
+    }
+
+    private static VectorShuffle<Float> fold(int h) {
+        return h < L ? VectorShuffle.fromOp(F, i -> i ^ h) : null;
     }
 
     // ---------------------------------------------------------------- level 1
@@ -93,7 +140,7 @@ final class PanamaVectorOps implements VectorOps {
         for (; i + L <= n; i += L) {
             acc0 = FloatVector.fromArray(F, a, aOffset + i).fma(FloatVector.fromArray(F, b, bOffset + i), acc0);
         }
-        float sum = acc0.add(acc1).add(acc2.add(acc3)).reduceLanes(VectorOperators.ADD);
+        float sum = sum(acc0.add(acc1).add(acc2.add(acc3)));
         for (; i < n; i++) {
             sum += a[aOffset + i] * b[bOffset + i];
         }
@@ -170,7 +217,7 @@ FloatVector p = poly.mul(f.mul(f)).add(f).add(1f).mul(twoToN);
             p.intoArray(x, offset + i);
             acc = acc.add(p);
         }
-        float sum = acc.reduceLanes(VectorOperators.ADD);
+        float sum = sum(acc);
         for (; i < n; i++) {
             float p = (float) Math.exp(x[offset + i] - shift);
             x[offset + i] = p;
@@ -202,7 +249,7 @@ FloatVector twoToN = t.reinterpretAsInts().sub(ROUND_MAGIC_BITS).add(127)
 FloatVector p = poly.mul(f.mul(f)).add(f).add(1f).mul(twoToN);
             acc = acc.add(p);
         }
-        float sum = acc.reduceLanes(VectorOperators.ADD);
+        float sum = sum(acc);
         for (; i < n; i++) {
             sum += (float) Math.exp(x[offset + i] - shift[shiftOffset + i]);
         }
@@ -214,8 +261,30 @@ FloatVector p = poly.mul(f.mul(f)).add(f).add(1f).mul(twoToN);
         float inverse = 1f / cap;
         int i = 0;
         for (; i + L <= n; i += L) {
-            FloatVector.fromArray(F, x, offset + i).mul(inverse).lanewise(VectorOperators.TANH).mul(cap)
-                    .intoArray(x, offset + i);
+            // tanh|u| = (1 − e)/(1 + e) with e = e^(−2|u|) written out (see the class comment; the JDK's TANH
+            // operator rounds differently compiled and interpreted); below |u| = 1/16, where 1 − e cancels, the
+            // series u − u³/3 + 2u⁵/15 (error below u⁷/6 < 1e-9 relative)
+            FloatVector u = FloatVector.fromArray(F, x, offset + i).mul(inverse);
+            FloatVector a = u.abs();
+            FloatVector y = a.mul(-2f);
+            y = y.blend(-88f, y.lt(-88f));
+            FloatVector t = y.fma(LOG2E, ROUND_MAGIC);
+            FloatVector rounded = t.sub(ROUND_MAGIC);
+            FloatVector f = rounded.fma(FloatVector.broadcast(F, -LN2_HI), y);
+            f = rounded.fma(FloatVector.broadcast(F, -LN2_LO), f);
+            FloatVector e = f.fma(P5, P4);
+            e = e.fma(f, FloatVector.broadcast(F, P3));
+            e = e.fma(f, FloatVector.broadcast(F, P2));
+            e = e.fma(f, FloatVector.broadcast(F, P1));
+            e = e.fma(f, FloatVector.broadcast(F, P0));
+            FloatVector twoToN = t.reinterpretAsInts().sub(ROUND_MAGIC_BITS).add(127)
+                    .lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();
+            e = e.mul(f.mul(f)).add(f).add(1f).mul(twoToN);
+            FloatVector large = FloatVector.broadcast(F, 1f).sub(e).div(e.add(1f));
+            FloatVector a2 = a.mul(a);
+            FloatVector small = a2.fma(2f / 15f, -1f / 3f).mul(a2).fma(a, a);
+            FloatVector tanh = large.blend(small, a.lt(0.0625f));
+            tanh.blend(tanh.neg(), u.lt(0f)).mul(cap).intoArray(x, offset + i);
         }
         for (; i < n; i++) {
             x[offset + i] = cap * (float) Math.tanh(x[offset + i] * inverse);
@@ -243,7 +312,7 @@ FloatVector p = poly.mul(f.mul(f)).add(f).add(1f).mul(twoToN);
         for (; i + L <= n; i += L) {
             acc = acc.add(FloatVector.fromArray(F, x, offset + i));
         }
-        float mean = acc.reduceLanes(VectorOperators.ADD);
+        float mean = sum(acc);
         for (; i < n; i++) {
             mean += x[offset + i];
         }
@@ -255,7 +324,7 @@ FloatVector p = poly.mul(f.mul(f)).add(f).add(1f).mul(twoToN);
             FloatVector centred = FloatVector.fromArray(F, x, offset + i).sub(mean);
             squares = centred.fma(centred, squares);
         }
-        float variance = squares.reduceLanes(VectorOperators.ADD);
+        float variance = sum(squares);
         for (; i < n; i++) {
             float centred = x[offset + i] - mean;
             variance += centred * centred;
@@ -276,7 +345,8 @@ FloatVector p = poly.mul(f.mul(f)).add(f).add(1f).mul(twoToN);
     public void gelu(float[] x, int offset, int n) {
         int i = 0;
         for (; i + L <= n; i += L) {
-            // erf by Abramowitz and Stegun 7.1.26, as ScalarVectorOps.erf; e^(−z²) by the JDK's EXP operator
+            // erf by Abramowitz and Stegun 7.1.26, as ScalarVectorOps.erf; e^(−z²) written out (see the class
+            // comment; the JDK's EXP operator rounds differently compiled and interpreted)
             FloatVector v = FloatVector.fromArray(F, x, offset + i);
             FloatVector z = v.mul(0.70710678f).abs();
             FloatVector t = FloatVector.broadcast(F, 1f).div(z.fma(0.3275911f, 1f));
@@ -284,7 +354,21 @@ FloatVector p = poly.mul(f.mul(f)).add(f).add(1f).mul(twoToN);
             poly = poly.fma(t, FloatVector.broadcast(F, 1.421413741f));
             poly = poly.fma(t, FloatVector.broadcast(F, -0.284496736f));
             poly = poly.fma(t, FloatVector.broadcast(F, 0.254829592f)).mul(t);
-            FloatVector erfAbs = poly.mul(z.mul(z).neg().lanewise(VectorOperators.EXP)).neg().add(1f);
+            FloatVector y = z.mul(z).neg();
+            y = y.blend(-88f, y.lt(-88f));
+            FloatVector t2 = y.fma(LOG2E, ROUND_MAGIC);
+            FloatVector rounded = t2.sub(ROUND_MAGIC);
+            FloatVector f = rounded.fma(FloatVector.broadcast(F, -LN2_HI), y);
+            f = rounded.fma(FloatVector.broadcast(F, -LN2_LO), f);
+            FloatVector e = f.fma(P5, P4);
+            e = e.fma(f, FloatVector.broadcast(F, P3));
+            e = e.fma(f, FloatVector.broadcast(F, P2));
+            e = e.fma(f, FloatVector.broadcast(F, P1));
+            e = e.fma(f, FloatVector.broadcast(F, P0));
+            FloatVector twoToN = t2.reinterpretAsInts().sub(ROUND_MAGIC_BITS).add(127)
+                    .lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();
+            e = e.mul(f.mul(f)).add(f).add(1f).mul(twoToN);
+            FloatVector erfAbs = poly.mul(e).neg().add(1f);
             FloatVector erf = erfAbs.blend(erfAbs.neg(), v.lt(0f));
             v.mul(0.5f).mul(erf.add(1f)).intoArray(x, offset + i);
         }
@@ -896,9 +980,12 @@ FloatVector p = poly.mul(f.mul(f)).add(f).add(1f).mul(twoToN);
     }
 
     /**
-     * Four queries against four keys: 16 accumulators, each query and key chunk loaded once per step, then one
-     * horizontal sum per (query, key) — the horizontal sums are the price of keeping keys as rows, paid once per
-     * D elements.
+     * Four queries against four keys: 16 accumulators, each query and key chunk loaded once per step, then the
+     * horizontal sums — the price of keeping keys as rows, paid once per D elements. The sums go four at a time,
+     * by a fixed tree: two "transposing" steps (each lane keeps one vector's pairwise sum, chosen by a bit of its
+     * index) fold a query's four accumulators into one vector, then the remaining steps of {@link #sum}; lane 0
+     * ends with key 0's sum, lane L/2 key 1's, L/4 key 2's, 3L/4 key 3's. A third of the shuffles of sixteen
+     * separate sums, and the same bits compiled or interpreted.
      */
     private static void dots4x4(float[] q, int q0, int qStride, float[] k, int k0, int kStride, int dim,
                                 float[] s, int out, int sStride) {
@@ -936,22 +1023,59 @@ FloatVector p = poly.mul(f.mul(f)).add(f).add(1f).mul(twoToN);
             c33 = u.fma(x3, c33);
         }
         int o1 = out + sStride, o2 = o1 + sStride, o3 = o2 + sStride;
-        s[out] = c00.reduceLanes(VectorOperators.ADD);
-        s[out + 1] = c01.reduceLanes(VectorOperators.ADD);
-        s[out + 2] = c02.reduceLanes(VectorOperators.ADD);
-        s[out + 3] = c03.reduceLanes(VectorOperators.ADD);
-        s[o1] = c10.reduceLanes(VectorOperators.ADD);
-        s[o1 + 1] = c11.reduceLanes(VectorOperators.ADD);
-        s[o1 + 2] = c12.reduceLanes(VectorOperators.ADD);
-        s[o1 + 3] = c13.reduceLanes(VectorOperators.ADD);
-        s[o2] = c20.reduceLanes(VectorOperators.ADD);
-        s[o2 + 1] = c21.reduceLanes(VectorOperators.ADD);
-        s[o2 + 2] = c22.reduceLanes(VectorOperators.ADD);
-        s[o2 + 3] = c23.reduceLanes(VectorOperators.ADD);
-        s[o3] = c30.reduceLanes(VectorOperators.ADD);
-        s[o3 + 1] = c31.reduceLanes(VectorOperators.ADD);
-        s[o3 + 2] = c32.reduceLanes(VectorOperators.ADD);
-        s[o3 + 3] = c33.reduceLanes(VectorOperators.ADD);
+        // the horizontal sums four at a time, written out (see sums4; a call here is too big for C2 to inline)
+        FloatVector ab0 = c00.blend(c01, BIT_HALF).add(c01.blend(c00, BIT_HALF).rearrange(XOR_HALF));
+        FloatVector cd0 = c02.blend(c03, BIT_HALF).add(c03.blend(c02, BIT_HALF).rearrange(XOR_HALF));
+        FloatVector r0 = ab0.blend(cd0, BIT_QUARTER).add(cd0.blend(ab0, BIT_QUARTER).rearrange(XOR_QUARTER));
+        FloatVector ab1 = c10.blend(c11, BIT_HALF).add(c11.blend(c10, BIT_HALF).rearrange(XOR_HALF));
+        FloatVector cd1 = c12.blend(c13, BIT_HALF).add(c13.blend(c12, BIT_HALF).rearrange(XOR_HALF));
+        FloatVector r1 = ab1.blend(cd1, BIT_QUARTER).add(cd1.blend(ab1, BIT_QUARTER).rearrange(XOR_QUARTER));
+        FloatVector ab2 = c20.blend(c21, BIT_HALF).add(c21.blend(c20, BIT_HALF).rearrange(XOR_HALF));
+        FloatVector cd2 = c22.blend(c23, BIT_HALF).add(c23.blend(c22, BIT_HALF).rearrange(XOR_HALF));
+        FloatVector r2 = ab2.blend(cd2, BIT_QUARTER).add(cd2.blend(ab2, BIT_QUARTER).rearrange(XOR_QUARTER));
+        FloatVector ab3 = c30.blend(c31, BIT_HALF).add(c31.blend(c30, BIT_HALF).rearrange(XOR_HALF));
+        FloatVector cd3 = c32.blend(c33, BIT_HALF).add(c33.blend(c32, BIT_HALF).rearrange(XOR_HALF));
+        FloatVector r3 = ab3.blend(cd3, BIT_QUARTER).add(cd3.blend(ab3, BIT_QUARTER).rearrange(XOR_QUARTER));
+        if (L > 32) {
+            r0 = r0.add(r0.rearrange(FOLD8));
+            r1 = r1.add(r1.rearrange(FOLD8));
+            r2 = r2.add(r2.rearrange(FOLD8));
+            r3 = r3.add(r3.rearrange(FOLD8));
+        }
+        if (L > 16) {
+            r0 = r0.add(r0.rearrange(FOLD4));
+            r1 = r1.add(r1.rearrange(FOLD4));
+            r2 = r2.add(r2.rearrange(FOLD4));
+            r3 = r3.add(r3.rearrange(FOLD4));
+        }
+        if (L > 8) {
+            r0 = r0.add(r0.rearrange(FOLD2));
+            r1 = r1.add(r1.rearrange(FOLD2));
+            r2 = r2.add(r2.rearrange(FOLD2));
+            r3 = r3.add(r3.rearrange(FOLD2));
+        }
+        if (L > 4) {
+            r0 = r0.add(r0.rearrange(FOLD1));
+            r1 = r1.add(r1.rearrange(FOLD1));
+            r2 = r2.add(r2.rearrange(FOLD1));
+            r3 = r3.add(r3.rearrange(FOLD1));
+        }
+        s[out] = r0.lane(0);
+        s[out + 1] = r0.lane(L / 2);
+        s[out + 2] = r0.lane(L / 4);
+        s[out + 3] = r0.lane(3 * L / 4);
+        s[o1] = r1.lane(0);
+        s[o1 + 1] = r1.lane(L / 2);
+        s[o1 + 2] = r1.lane(L / 4);
+        s[o1 + 3] = r1.lane(3 * L / 4);
+        s[o2] = r2.lane(0);
+        s[o2 + 1] = r2.lane(L / 2);
+        s[o2 + 2] = r2.lane(L / 4);
+        s[o2 + 3] = r2.lane(3 * L / 4);
+        s[o3] = r3.lane(0);
+        s[o3 + 1] = r3.lane(L / 2);
+        s[o3 + 2] = r3.lane(L / 4);
+        s[o3 + 3] = r3.lane(3 * L / 4);
         for (; t < dim; t++) { // the last, partial vector: scalar
             for (int x = 0; x < 4; x++) {
                 float qx = q[q0 + x * qStride + t];
