@@ -14,10 +14,15 @@ import io.attn4j.catalog.Mechanism;
 import io.attn4j.inputs.AttentionInputs;
 import io.attn4j.inputs.InputShape;
 import io.attn4j.inputs.StandardInputs;
+import io.attn4j.models.capture.CaptureIndex;
+import io.attn4j.models.capture.CapturedInputs;
 import io.attn4j.runtime.Engine;
 import io.attn4j.tensor.Tensor;
 
+import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.lang.management.ManagementFactory;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
@@ -29,9 +34,12 @@ import java.util.function.Consumer;
  * {@code attn4j bench kernels}: mechanisms × lengths for one pattern, timed in one process against the machine's
  * limits measured in the same process (BENCHMARKS.md).
  *
- * <p>For each length a fresh input is generated ({@code random} or {@code structured}); shapes per pattern: NS and
- * CS {@code Lq = Lk = n}; NC and CC {@code Lq = n, Lk = 2n} (a query sequence over a context twice its length,
- * causal bottom-right for CC); decode one new query per sequence against a cache of {@code n}. Each mechanism
+ * <p>For each length a fresh input is generated ({@code random} or {@code structured}), or taken from a capture
+ * ({@code captured}: real Q/K/V of an encoder, {@link CapturedInputs}, with the model's own logit scale); shapes
+ * per pattern: NS and CS {@code Lq = Lk = n}; NC and CC {@code Lq = n, Lk = 2n} (a query sequence over a context
+ * twice its length, causal bottom-right for CC); decode one new query per sequence against a cache of {@code n}
+ * (captured inputs take keys from a text's first {@code Lk} tokens and queries from the last {@code Lq} of them,
+ * so NC, CC and decode need texts of {@code 2n} and {@code n} tokens). Each mechanism
  * writes into a preallocated output; inputs are checked for finiteness once, outside the timed calls.
  *
  * <ul>
@@ -64,12 +72,20 @@ public final class KernelBench {
      * @param kvHeads    KV heads
      * @param batch      batch size
      * @param threads    threads per call
-     * @param input      {@code random} or {@code structured}
+     * @param input      {@code random}, {@code structured} or {@code captured}
      * @param window     sliding window (keys within {@code |p − k| < window}, with the pattern's causality), or 0
-     * @param seed       base seed; each length draws its own input from it
+     * @param seed       base seed; each length draws its own input from it (not used by {@code captured})
+     * @param capture    the capture directory of {@code captured} inputs; {@code null} for the other inputs
      */
     public record Config(List<String> mechanisms, Pattern pattern, int[] lengths, int headDim, int heads, int kvHeads,
-                         int batch, int threads, String input, int window, long seed) {
+                         int batch, int threads, String input, int window, long seed, Path capture) {
+
+        /** A sweep over generated inputs ({@code random} or {@code structured}). */
+        public Config(List<String> mechanisms, Pattern pattern, int[] lengths, int headDim, int heads, int kvHeads,
+                      int batch, int threads, String input, int window, long seed) {
+            this(mechanisms, pattern, lengths, headDim, heads, kvHeads, batch, threads, input, window, seed, null);
+        }
+
         public Config {
             if (mechanisms.isEmpty()) {
                 throw new IllegalArgumentException("--mechanisms is empty");
@@ -90,8 +106,12 @@ public final class KernelBench {
             if (heads % kvHeads != 0) {
                 throw new IllegalArgumentException("--heads " + heads + " is not a multiple of --kv-heads " + kvHeads);
             }
-            if (!input.equals("random") && !input.equals("structured")) {
-                throw new IllegalArgumentException("--input " + input + "; allowed: random, structured");
+            if (!input.equals("random") && !input.equals("structured") && !input.equals("captured")) {
+                throw new IllegalArgumentException("--input " + input + "; allowed: random, structured, captured");
+            }
+            if (input.equals("captured") != (capture != null)) {
+                throw new IllegalArgumentException(capture == null ? "--input captured needs a capture directory"
+                        : "--capture " + capture + " is only read with --input captured (the input is " + input + ")");
             }
         }
     }
@@ -148,15 +168,52 @@ public final class KernelBench {
         return spec.checkFinite(false);
     }
 
+    /**
+     * Checks, before anything is measured, that the capture of a {@code captured} sweep can provide every shape of
+     * the sweep (its heads and head dimension, lengths up to its longest text); does nothing for other inputs.
+     *
+     * @throws IllegalArgumentException naming what the capture lacks
+     */
+    public static void checkInputs(Config c) {
+        if (c.capture() == null) {
+            return;
+        }
+        CaptureIndex index = readIndex(c.capture());
+        for (int n : c.lengths()) {
+            index.checkShape(shape(c, n));
+        }
+    }
+
+    private static CaptureIndex readIndex(Path capture) {
+        try {
+            return CaptureIndex.read(capture);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read the capture " + capture + ": " + e.getMessage(), e);
+        }
+    }
+
     /** Runs the sweep; {@code progress} receives one line per measurement. */
     public static List<Result> run(Config c, MachinePeak peak, Consumer<String> progress) {
+        if (c.capture() == null) {
+            return run(c, null, peak, progress);
+        }
+        try (CapturedInputs captured = CapturedInputs.open(c.capture())) {
+            return run(c, captured, peak, progress);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read the capture " + c.capture() + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static List<Result> run(Config c, CapturedInputs captured, MachinePeak peak, Consumer<String> progress) {
         Engine engine = Engine.defaults().withThreads(c.threads());
         List<Result> results = new ArrayList<>();
-        AttentionSpec spec = spec(c);
+        // captured Q is unscaled: the model's scale (1/√D, the default) is applied as the model applies it
+        AttentionSpec spec = captured == null ? spec(c) : spec(c).scale((float) captured.index().scale());
         for (int li = 0; li < c.lengths().length; li++) {
             int n = c.lengths()[li];
             InputShape shape = shape(c, n);
-            AttentionInputs in = StandardInputs.generate(c.input(), c.seed() + 7919L * li, shape);
+            AttentionInputs in = captured != null ? captured.inputs(shape)
+                    : StandardInputs.generate(c.input(), c.seed() + 7919L * li, shape);
             AttentionProblem.of(in.q(), in.k(), in.v(), spec.checkFinite(true), null); // validate once
             MaskMod mask = spec.boundMask(shape.queryLength(), shape.keyLength());
             long pairs = Masks.area(mask, shape.queryLength(), shape.keyLength());

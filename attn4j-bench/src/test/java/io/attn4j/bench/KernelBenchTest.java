@@ -2,9 +2,15 @@ package io.attn4j.bench;
 
 import io.attn4j.util.Json;
 import io.attn4j.attention.Pattern;
+import io.attn4j.models.Encoder;
+import io.attn4j.models.capture.Capture;
+import io.attn4j.models.corpus.Text;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
+import java.io.IOException;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -99,5 +105,42 @@ class KernelBenchTest {
                 new int[] {8}, 16, 3, 2, 1, 1, "random", 0, 1));
         assertThrows(IllegalArgumentException.class, () -> new KernelBench.Config(List.of("flash"), Pattern.CS,
                 new int[] {8}, 16, 2, 2, 1, 1, "zeros", 0, 1));
+        assertThrows(IllegalArgumentException.class, () -> new KernelBench.Config(List.of("flash"), Pattern.CS,
+                new int[] {8}, 32, 12, 12, 1, 1, "captured", 0, 1), "captured inputs need a capture directory");
+        assertThrows(IllegalArgumentException.class, () -> new KernelBench.Config(List.of("flash"), Pattern.CS,
+                new int[] {8}, 16, 2, 2, 1, 1, "random", 0, 1, Path.of("capture")), "a capture is for captured only");
+    }
+
+    /**
+     * Real Q/K/V of all-MiniLM-L6-v2 (two short texts captured here): the patterns run on them with the model's
+     * scale, exact mechanisms stay exact, and shapes the capture cannot provide are refused before measuring.
+     */
+    @Test
+    void capturedInputsRunWithTheModelsScaleAndRefuseWhatTheyCannotProvide(@TempDir Path dir) throws IOException {
+        Path capture = dir.resolve("capture");
+        Capture.write(Encoder.load("minilm").withMaxTokens(40), List.of(new Text("one", "a", "The jury further said in"
+                + " term-end presentments that the City Executive Committee, which had over-all charge of the election,"
+                + " deserves the praise and thanks of the City of Atlanta for the manner in which the election was"
+                + " conducted."), new Text("two", "b", "A short text.")),
+                capture, done -> { });
+        for (Pattern p : List.of(Pattern.NS, Pattern.CC, Pattern.DECODE)) {
+            int n = p == Pattern.CC ? 20 : 40;
+            KernelBench.Config config = new KernelBench.Config(List.of("flash"), p, new int[] {n}, 32, 12, 12, 7, 2,
+                    "captured", 0, 1, capture);
+            KernelBench.checkInputs(config);
+            KernelBench.Result r = KernelBench.run(config, peak, line -> { }).get(0);
+            assertNull(r.error(), p + ": " + r.error());
+            assertEquals(7, r.batch());
+            assertTrue(r.relError() < 1e-5, p + ": " + r.relError());
+        }
+        IllegalArgumentException heads = assertThrows(IllegalArgumentException.class, () -> KernelBench.checkInputs(
+                new KernelBench.Config(List.of("flash"), Pattern.CS, new int[] {16}, 64, 8, 8, 1, 1, "captured", 0, 1,
+                        capture)));
+        assertTrue(heads.getMessage().contains("has 12 heads of 32"), heads.getMessage());
+        IllegalArgumentException longer = assertThrows(IllegalArgumentException.class, () -> KernelBench.checkInputs(
+                new KernelBench.Config(List.of("flash"), Pattern.NC, new int[] {21}, 32, 12, 12, 1, 1, "captured", 0,
+                        1, capture)));
+        assertTrue(longer.getMessage().contains("length 42 exceeds the longest captured text (40 tokens)"),
+                longer.getMessage());
     }
 }

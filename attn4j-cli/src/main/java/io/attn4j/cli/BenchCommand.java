@@ -10,6 +10,8 @@ import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
+import io.attn4j.models.capture.CaptureIndex;
+
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -31,7 +33,10 @@ final class BenchCommand implements Runnable {
     @Command(name = "kernels", mixinStandardHelpOptions = true,
             description = {"Time mechanisms over a length sweep for one pattern, against the machine's limits "
                     + "measured in the same run.",
-                    "Shapes: NS/CS Lq = Lk = n; NC/CC Lq = n, Lk = 2n; decode 1 query against a cache of n."})
+                    "Shapes: NS/CS Lq = Lk = n; NC/CC Lq = n, Lk = 2n; decode 1 query against a cache of n.",
+                    "--input captured: real Q/K/V of an encoder over real texts (./attn4j capture), from --capture DIR"
+                            + " or else a default capture (all-MiniLM-L6-v2, 12 heads of 32, over Brown) made in the"
+                            + " cache on first use; batch element b is layer b mod L of text b / L (docs/CAPTURE.md)."})
     static final class Kernels implements java.util.concurrent.Callable<Integer> {
         @Option(names = "--mechanisms", split = ",", paramLabel = "ID,...", description = "Catalog ids (default: ${DEFAULT-VALUE}).")
         List<String> mechanisms = List.of("flash", "naive");
@@ -43,11 +48,13 @@ final class BenchCommand implements Runnable {
                 description = "Query lengths; for decode, cache lengths (default: 1024,4096).")
         int[] lengths = {1024, 4096};
 
-        @Option(names = "--head-dim", paramLabel = "D", description = "Head dimension (default: ${DEFAULT-VALUE}).")
-        int headDim = 64;
+        @Option(names = "--head-dim", paramLabel = "D",
+                description = "Head dimension (default: 64; with --input captured, the capture's).")
+        Integer headDim;
 
-        @Option(names = "--heads", paramLabel = "H", description = "Query heads (default: ${DEFAULT-VALUE}).")
-        int heads = 8;
+        @Option(names = "--heads", paramLabel = "H",
+                description = "Query heads (default: 8; with --input captured, the capture's).")
+        Integer heads;
 
         @Option(names = "--kv-heads", paramLabel = "H", description = "Key/value heads (default: = --heads).")
         Integer kvHeads;
@@ -58,8 +65,13 @@ final class BenchCommand implements Runnable {
         @Option(names = "--threads", paramLabel = "T", description = "Threads (default: available processors).")
         int threads = Runtime.getRuntime().availableProcessors();
 
-        @Option(names = "--input", paramLabel = "random|structured", description = "Standard input (default: ${DEFAULT-VALUE}).")
+        @Option(names = "--input", paramLabel = "random|structured|captured",
+                description = "Standard input (default: ${DEFAULT-VALUE}).")
         String input = "random";
+
+        @Option(names = "--capture", paramLabel = "DIR",
+                description = "The capture of --input captured (default: one made once in the attn4j cache).")
+        Path capture;
 
         @Option(names = "--window", paramLabel = "W",
                 description = "Add a sliding-window mask |p - k| < W to the pattern's mask (default: none).")
@@ -75,10 +87,21 @@ final class BenchCommand implements Runnable {
         CommandSpec spec;
 
         @Override
-        public Integer call() {
-            KernelBench.Config config = new KernelBench.Config(mechanisms, Pattern.parse(pattern), lengths, headDim,
-                    heads, kvHeads == null ? heads : kvHeads, batch, threads, input, window, seed);
+        public Integer call() throws IOException {
             var err = spec.commandLine().getErr();
+            int d = headDim != null ? headDim : 64, h = heads != null ? heads : 8;
+            Path captureDir = null;
+            if (input.equals("captured")) {
+                captureDir = capture != null ? capture : CaptureCommand.defaultCapture(err);
+                CaptureIndex index = CaptureIndex.read(captureDir);
+                d = headDim != null ? headDim : index.headDim();
+                h = heads != null ? heads : index.heads();
+            } else if (capture != null) {
+                throw new IllegalArgumentException("--capture is only read with --input captured");
+            }
+            KernelBench.Config config = new KernelBench.Config(mechanisms, Pattern.parse(pattern), lengths, d, h,
+                    kvHeads == null ? h : kvHeads, batch, threads, input, window, seed, captureDir);
+            KernelBench.checkInputs(config);
             err.println("measuring the machine (" + threads + " threads)...");
             MachinePeak peak = MachinePeak.measure(threads);
             List<KernelBench.Result> results = KernelBench.run(config, peak, line -> {

@@ -11,8 +11,8 @@ import java.io.PrintWriter;
  */
 @Command(name = "attn4j", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "The attention engine for the JVM: exact, sparse and linear attention, measured side by side.",
-        subcommands = {MechanismsCommand.class, PeakCommand.class, EmbedCommand.class, BenchCommand.class, JmhCommand.class,
-                CommandLine.HelpCommand.class})
+        subcommands = {MechanismsCommand.class, PeakCommand.class, EmbedCommand.class, CaptureCommand.class,
+                BenchCommand.class, JmhCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;

@@ -60,6 +60,59 @@ class MainTest {
         assertEquals(2.0, first.get("batch"));
     }
 
+    /**
+     * {@code capture} of two Brown texts of 64 tokens through all-MiniLM-L6-v2, then {@code bench kernels} on it:
+     * the capture's 12 heads of 32 by default, flash exact on real Q/K/V, and one clear line for what it refuses.
+     */
+    @Test
+    void captureThenBenchKernelsOnTheCapture(@TempDir Path dir) throws Exception {
+        Path capture = dir.resolve("capture");
+        Run c = run("capture", "--texts", "2", "--tokens", "64", "--out", capture.toString());
+        assertEquals(0, c.code(), c.err());
+        assertTrue(c.out().startsWith("captured 2 texts (128 tokens; 2 genres) of minilm, 6 layers of 12 heads of 32"
+                + " dimensions"), c.out());
+        assertTrue(c.err().contains("capture minilm") && c.err().contains("2/2 texts"), c.err());
+        Map<?, ?> index = (Map<?, ?>) Json.parse(Files.readString(capture.resolve("index.json")));
+        assertEquals("attn4j-capture", index.get("format"));
+        assertEquals("brown", index.get("corpus"));
+        List<?> texts = (List<?>) index.get("texts");
+        assertEquals(List.of("ca01", "cb01"), texts.stream().map(t -> ((Map<?, ?>) t).get("id")).toList());
+        assertEquals(List.of(64.0, 64.0), texts.stream().map(t -> ((Map<?, ?>) t).get("tokens")).toList());
+
+        Run again = run("capture", "--texts", "2", "--tokens", "64", "--out", capture.toString());
+        assertEquals(2, again.code());
+        assertTrue(again.err().contains("exists and is not empty") && again.err().contains("--force"), again.err());
+        Run tooMany = run("capture", "--tokens", "600", "--out", dir.resolve("other").toString());
+        assertEquals(2, tooMany.code());
+        assertTrue(tooMany.err().contains("--tokens 600") && tooMany.err().contains("512"), tooMany.err());
+
+        Path json = dir.resolve("kernels.json");
+        Run bench = run("bench", "kernels", "--input", "captured", "--capture", capture.toString(), "--lengths", "64",
+                "--mechanisms", "flash", "--pattern", "NS", "--batch", "6", "--threads", "2", "--json", json.toString());
+        assertEquals(0, bench.code(), bench.err());
+        Map<?, ?> row = (Map<?, ?>) ((List<?>) ((Map<?, ?>) Json.parse(Files.readString(json))).get("results")).get(0);
+        assertEquals("flash", row.get("mechanism"));
+        assertEquals(64.0, row.get("n"));
+        assertEquals(32.0, row.get("d"), "the capture's head dim by default");
+        assertEquals(12.0, row.get("heads"), "the capture's heads by default");
+        assertEquals(6.0, row.get("batch"));
+        assertTrue((Double) row.get("rel_error") < 1e-5, row.toString());
+
+        Run heads = run("bench", "kernels", "--input", "captured", "--capture", capture.toString(), "--heads", "8",
+                "--lengths", "64");
+        assertEquals(2, heads.code());
+        assertTrue(heads.err().contains("has 12 heads of 32"), heads.err());
+        Run longer = run("bench", "kernels", "--input", "captured", "--capture", capture.toString(), "--lengths", "65");
+        assertEquals(2, longer.code());
+        assertTrue(longer.err().contains("exceeds the longest captured text (64 tokens)"), longer.err());
+        Run missing = run("bench", "kernels", "--input", "captured", "--capture", dir.resolve("none").toString());
+        assertEquals(2, missing.code());
+        assertTrue(missing.err().contains("does not exist"), missing.err());
+        Run notCaptured = run("bench", "kernels", "--capture", capture.toString());
+        assertEquals(2, notCaptured.code());
+        assertTrue(notCaptured.err().contains("only read with --input captured"), notCaptured.err());
+    }
+
     @Test
     void jmhReceivesItsOwnOptions() {
         // -l lists the benchmarks JMH found (the annotation processor's list in attn4j-bench): nothing runs
