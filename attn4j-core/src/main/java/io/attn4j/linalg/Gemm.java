@@ -7,17 +7,16 @@ import io.attn4j.simd.VectorOps;
  * Dense projections {@code c = a · Wᵀ + bias} for a batch of rows (the linear layers of a transformer).
  *
  * <p>Rows are split into blocks of {@value #ROW_BLOCK}, one task each, on all threads; a task multiplies its rows by
- * every panel of the {@link PackedMatrix} with {@link VectorOps#scoresTransposed} — the register-blocked kernel of
- * {@code flash}'s QKᵀ: four rows of {@code a} broadcast one element at a time against four vectors of a panel row,
- * sixteen accumulators, the inner dimension summed in chunks of 16 — then adds the bias. A task's rows
- * ({@code 64 · inputs} floats) stay in L2 while the panels stream past. Results are bit-identical for any thread
- * count.
+ * every panel of the {@link PackedMatrix} with {@link VectorOps#gemmPanel} — six rows of {@code a} broadcast one
+ * element at a time against four vectors of a panel row, 24 accumulators, the bias added as they are stored. A
+ * task's rows ({@code 60 · inputs} floats) stay in L2 while the panels stream past. Every element is one FMA chain
+ * in input order plus the bias, so results are bit-identical for any thread count and any batching of rows.
  *
  * <p>Time O(rows · inputs · outputs); no allocation.
  */
 public final class Gemm {
-    /** Rows per task. */
-    public static final int ROW_BLOCK = 64;
+    /** Rows per task: a multiple of the micro-kernel's six rows. */
+    public static final int ROW_BLOCK = 60;
 
     private Gemm() {
     }
@@ -43,15 +42,9 @@ public final class Gemm {
             int r0 = block * ROW_BLOCK, n = Math.min(ROW_BLOCK, rows - r0);
             for (int p = 0; p < panels; p++) {
                 int width = Math.min(PackedMatrix.PANEL, outputs - p * PackedMatrix.PANEL);
-                // c[r][p·PANEL + i] = Σ_t a[r][t] · panel[t][i]
-                ops.scoresTransposed(packed, p * inputs * PackedMatrix.PANEL, PackedMatrix.PANEL, width,
-                        a, aOffset + r0 * aStride, aStride, n, inputs,
-                        c, cOffset + r0 * cStride + p * PackedMatrix.PANEL, cStride);
-            }
-            if (bias != null) {
-                for (int r = 0; r < n; r++) {
-                    ops.axpy(1f, bias, 0, c, cOffset + (r0 + r) * cStride, outputs);
-                }
+                ops.gemmPanel(a, aOffset + r0 * aStride, aStride, n, inputs, packed, p * inputs * PackedMatrix.PANEL,
+                        width, bias, p * PackedMatrix.PANEL, c, cOffset + r0 * cStride + p * PackedMatrix.PANEL,
+                        cStride);
             }
         });
     }

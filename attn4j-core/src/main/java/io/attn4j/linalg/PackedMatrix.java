@@ -1,5 +1,6 @@
 package io.attn4j.linalg;
 
+import io.attn4j.simd.VectorOps;
 import io.attn4j.tensor.Tensor;
 
 import java.util.List;
@@ -8,16 +9,15 @@ import java.util.List;
  * A weight matrix packed once, at load, for {@link Gemm}: {@code y = x · Wᵀ}, W with {@code outputs} rows of
  * {@code inputs} columns (the layout of a PyTorch {@code Linear}). The outputs are cut into panels of
  * {@link #PANEL} columns, each stored as {@code [inputs][PANEL]} floats, so the GEMM micro-kernel reads four
- * contiguous vectors of one panel row per input and broadcasts one element of x: the layout of the transposed
- * queries in {@code flash}, whose QKᵀ kernel does the multiplication. A last panel narrower than {@link #PANEL} is
+ * contiguous vectors of one panel row per input and broadcasts one element of x ({@link VectorOps#gemmPanel}). A last panel narrower than {@link #PANEL} is
  * padded with zeros that are never stored.
  *
  * <p>Several matrices with the same input size can be stacked into one (Q, K and V projections become one GEMM
  * with three times the outputs).
  */
 public final class PackedMatrix {
-    /** Outputs per panel: four 16-lane vectors. */
-    public static final int PANEL = 64;
+    /** Outputs per panel: four 16-lane vectors ({@link VectorOps#GEMM_PANEL}). */
+    public static final int PANEL = VectorOps.GEMM_PANEL;
 
     private final float[] data;
     private final int outputs;

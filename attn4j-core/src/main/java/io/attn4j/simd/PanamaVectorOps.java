@@ -378,6 +378,146 @@ FloatVector p = poly.mul(f.mul(f)).add(f).add(1f).mul(twoToN);
         }
     }
 
+    // ---------------------------------------------------------------- packed GEMM
+
+    /** Rows of the GEMM micro-tile: 6 rows × 4 vectors = 24 accumulators, plus 4 panel vectors and a broadcast. */
+    private static final int GEMM_ROWS = 6;
+    /** The bias of a GEMM without one: zeros, so both cases take the same path. */
+    private static final float[] NO_BIAS = new float[GEMM_PANEL];
+
+    /**
+     * Register-blocked: 6 rows of {@code a} against 4 vectors of panel columns ({@code gemm6x4}: per input, 4 panel
+     * loads, 6 broadcasts, 24 FMAs; 29 of the 32 vector registers), remaining rows one at a time ({@code gemm1x4}).
+     * Every element is the same FMA chain whichever kernel computes it, so its bits do not depend on the rows
+     * around it. Panel columns that 4 vectors do not cover (a partial last panel, or vectors wider than 16
+     * lanes) are computed by the same chain in scalar code.
+     */
+    @Override
+    public void gemmPanel(float[] a, int aOffset, int aStride, int rows, int inputs, float[] panel, int panelOffset,
+                          int width, float[] bias, int biasOffset, float[] c, int cOffset, int cStride) {
+        float[] b = bias == null ? NO_BIAS : bias;
+        int bOffset = bias == null ? 0 : biasOffset;
+        int i = 0;
+        for (; i + 4 * L <= width; i += 4 * L) {
+            int r = 0;
+            for (; r + GEMM_ROWS <= rows; r += GEMM_ROWS) {
+                gemm6x4(a, aOffset + r * aStride, aStride, inputs, panel, panelOffset + i, b, bOffset + i, c,
+                        cOffset + r * cStride + i, cStride);
+            }
+            for (; r < rows; r++) {
+                gemm1x4(a, aOffset + r * aStride, inputs, panel, panelOffset + i, b, bOffset + i, c,
+                        cOffset + r * cStride + i);
+            }
+        }
+        for (; i < width; i++) {
+            for (int r = 0; r < rows; r++) {
+                int aRow = aOffset + r * aStride;
+                float sum = 0f;
+                for (int t = 0; t < inputs; t++) {
+                    sum = Math.fma(a[aRow + t], panel[panelOffset + t * GEMM_PANEL + i], sum);
+                }
+                c[cOffset + r * cStride + i] = sum + b[bOffset + i];
+            }
+        }
+    }
+
+    private static void gemm6x4(float[] a, int a0, int aStride, int inputs, float[] panel, int p0, float[] bias,
+                                int biasAt, float[] c, int out, int cStride) {
+        FloatVector c00 = FloatVector.zero(F), c01 = FloatVector.zero(F), c02 = FloatVector.zero(F), c03 = FloatVector.zero(F);
+        FloatVector c10 = FloatVector.zero(F), c11 = FloatVector.zero(F), c12 = FloatVector.zero(F), c13 = FloatVector.zero(F);
+        FloatVector c20 = FloatVector.zero(F), c21 = FloatVector.zero(F), c22 = FloatVector.zero(F), c23 = FloatVector.zero(F);
+        FloatVector c30 = FloatVector.zero(F), c31 = FloatVector.zero(F), c32 = FloatVector.zero(F), c33 = FloatVector.zero(F);
+        FloatVector c40 = FloatVector.zero(F), c41 = FloatVector.zero(F), c42 = FloatVector.zero(F), c43 = FloatVector.zero(F);
+        FloatVector c50 = FloatVector.zero(F), c51 = FloatVector.zero(F), c52 = FloatVector.zero(F), c53 = FloatVector.zero(F);
+        int a1 = a0 + aStride, a2 = a1 + aStride, a3 = a2 + aStride, a4 = a3 + aStride, a5 = a4 + aStride;
+        for (int t = 0; t < inputs; t++) {
+            int p = p0 + t * GEMM_PANEL;
+            FloatVector w0 = FloatVector.fromArray(F, panel, p);
+            FloatVector w1 = FloatVector.fromArray(F, panel, p + L);
+            FloatVector w2 = FloatVector.fromArray(F, panel, p + 2 * L);
+            FloatVector w3 = FloatVector.fromArray(F, panel, p + 3 * L);
+            FloatVector x = FloatVector.broadcast(F, a[a0 + t]);
+            c00 = w0.fma(x, c00);
+            c01 = w1.fma(x, c01);
+            c02 = w2.fma(x, c02);
+            c03 = w3.fma(x, c03);
+            x = FloatVector.broadcast(F, a[a1 + t]);
+            c10 = w0.fma(x, c10);
+            c11 = w1.fma(x, c11);
+            c12 = w2.fma(x, c12);
+            c13 = w3.fma(x, c13);
+            x = FloatVector.broadcast(F, a[a2 + t]);
+            c20 = w0.fma(x, c20);
+            c21 = w1.fma(x, c21);
+            c22 = w2.fma(x, c22);
+            c23 = w3.fma(x, c23);
+            x = FloatVector.broadcast(F, a[a3 + t]);
+            c30 = w0.fma(x, c30);
+            c31 = w1.fma(x, c31);
+            c32 = w2.fma(x, c32);
+            c33 = w3.fma(x, c33);
+            x = FloatVector.broadcast(F, a[a4 + t]);
+            c40 = w0.fma(x, c40);
+            c41 = w1.fma(x, c41);
+            c42 = w2.fma(x, c42);
+            c43 = w3.fma(x, c43);
+            x = FloatVector.broadcast(F, a[a5 + t]);
+            c50 = w0.fma(x, c50);
+            c51 = w1.fma(x, c51);
+            c52 = w2.fma(x, c52);
+            c53 = w3.fma(x, c53);
+        }
+        FloatVector y0 = FloatVector.fromArray(F, bias, biasAt), y1 = FloatVector.fromArray(F, bias, biasAt + L);
+        FloatVector y2 = FloatVector.fromArray(F, bias, biasAt + 2 * L), y3 = FloatVector.fromArray(F, bias, biasAt + 3 * L);
+        int o0 = out;
+        c00.add(y0).intoArray(c, o0);
+        c01.add(y1).intoArray(c, o0 + L);
+        c02.add(y2).intoArray(c, o0 + 2 * L);
+        c03.add(y3).intoArray(c, o0 + 3 * L);
+        int o1 = out + cStride;
+        c10.add(y0).intoArray(c, o1);
+        c11.add(y1).intoArray(c, o1 + L);
+        c12.add(y2).intoArray(c, o1 + 2 * L);
+        c13.add(y3).intoArray(c, o1 + 3 * L);
+        int o2 = out + 2 * cStride;
+        c20.add(y0).intoArray(c, o2);
+        c21.add(y1).intoArray(c, o2 + L);
+        c22.add(y2).intoArray(c, o2 + 2 * L);
+        c23.add(y3).intoArray(c, o2 + 3 * L);
+        int o3 = out + 3 * cStride;
+        c30.add(y0).intoArray(c, o3);
+        c31.add(y1).intoArray(c, o3 + L);
+        c32.add(y2).intoArray(c, o3 + 2 * L);
+        c33.add(y3).intoArray(c, o3 + 3 * L);
+        int o4 = out + 4 * cStride;
+        c40.add(y0).intoArray(c, o4);
+        c41.add(y1).intoArray(c, o4 + L);
+        c42.add(y2).intoArray(c, o4 + 2 * L);
+        c43.add(y3).intoArray(c, o4 + 3 * L);
+        int o5 = out + 5 * cStride;
+        c50.add(y0).intoArray(c, o5);
+        c51.add(y1).intoArray(c, o5 + L);
+        c52.add(y2).intoArray(c, o5 + 2 * L);
+        c53.add(y3).intoArray(c, o5 + 3 * L);
+    }
+
+    private static void gemm1x4(float[] a, int a0, int inputs, float[] panel, int p0, float[] bias, int biasAt,
+                                float[] c, int out) {
+        FloatVector s0 = FloatVector.zero(F), s1 = FloatVector.zero(F), s2 = FloatVector.zero(F), s3 = FloatVector.zero(F);
+        for (int t = 0; t < inputs; t++) {
+            int p = p0 + t * GEMM_PANEL;
+            FloatVector x = FloatVector.broadcast(F, a[a0 + t]);
+            s0 = FloatVector.fromArray(F, panel, p).fma(x, s0);
+            s1 = FloatVector.fromArray(F, panel, p + L).fma(x, s1);
+            s2 = FloatVector.fromArray(F, panel, p + 2 * L).fma(x, s2);
+            s3 = FloatVector.fromArray(F, panel, p + 3 * L).fma(x, s3);
+        }
+        s0.add(FloatVector.fromArray(F, bias, biasAt)).intoArray(c, out);
+        s1.add(FloatVector.fromArray(F, bias, biasAt + L)).intoArray(c, out + L);
+        s2.add(FloatVector.fromArray(F, bias, biasAt + 2 * L)).intoArray(c, out + 2 * L);
+        s3.add(FloatVector.fromArray(F, bias, biasAt + 3 * L)).intoArray(c, out + 3 * L);
+    }
+
     // ---------------------------------------------------------------- transposed tiles
 
     /**

@@ -126,6 +126,21 @@ public final class ScalarVectorOps implements VectorOps {
     }
 
     @Override
+    public void gemmPanel(float[] a, int aOffset, int aStride, int rows, int inputs, float[] panel, int panelOffset,
+                          int width, float[] bias, int biasOffset, float[] c, int cOffset, int cStride) {
+        for (int r = 0; r < rows; r++) {
+            int aRow = aOffset + r * aStride, cRow = cOffset + r * cStride;
+            for (int i = 0; i < width; i++) {
+                float sum = 0f;
+                for (int t = 0; t < inputs; t++) {
+                    sum = Math.fma(a[aRow + t], panel[panelOffset + t * GEMM_PANEL + i], sum);
+                }
+                c[cRow + i] = sum + (bias == null ? 0f : bias[biasOffset + i]);
+            }
+        }
+    }
+
+    @Override
     public void scoresTransposed(float[] qT, int qTOffset, int qTStride, int queries,
                                  float[] k, int kOffset, int kStride, int keys, int dim,
                                  float[] s, int sOffset, int sStride) {

@@ -60,6 +60,24 @@ public interface VectorOps {
     /** {@code x = x · Φ(x) = x/2 · (1 + erf(x/√2))}: the exact (erf) GELU of BERT, in place. */
     void gelu(float[] x, int offset, int n);
 
+    // ---------------------------------------------------------------- packed GEMM
+
+    /** Columns of one panel of a packed weight matrix (see {@link #gemmPanel}). */
+    int GEMM_PANEL = 64;
+
+    /**
+     * One panel of a packed matrix product with bias:
+     * {@code c[cOffset + r·cStride + i] = bias[biasOffset + i] + Σ_t a[aOffset + r·aStride + t] · panel[panelOffset + t·GEMM_PANEL + i]}
+     * for {@code r < rows, i < width, t < inputs} ({@code width <= GEMM_PANEL}; a null {@code bias} adds zeros). The panel holds {@code inputs} rows of {@link #GEMM_PANEL} floats; columns past {@code width} are read
+     * (they must exist, zeros in a padded panel) but never stored.
+     *
+     * <p>Each element is a chain of fused multiply-adds in {@code t} order starting from 0, then one addition of the
+     * bias: its bits depend on its own row and column only, never on {@code rows} or on the other rows computed
+     * with it, so a text's projections are the same however texts are batched.
+     */
+    void gemmPanel(float[] a, int aOffset, int aStride, int rows, int inputs, float[] panel, int panelOffset,
+                   int width, float[] bias, int biasOffset, float[] c, int cOffset, int cStride);
+
     // ---------------------------------------------------------------- transposed tiles (key rows, query columns)
 
     /**

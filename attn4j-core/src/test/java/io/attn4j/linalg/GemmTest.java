@@ -56,6 +56,28 @@ class GemmTest {
     }
 
     @Test
+    void aRowsResultDoesNotDependOnTheRowsBatchedWithIt() {
+        SplittableRandom r = new SplittableRandom(Fresh.seed());
+        int rows = 131, inputs = 384, outputs = 1152 + 40; // a partial last panel too
+        Tensor a = gaussian(r, rows, inputs);
+        PackedMatrix w = PackedMatrix.ofOutputsByInputs(gaussian(r, outputs, inputs));
+        float[] bias = gaussian(r, outputs).array();
+        for (VectorOps ops : SimdPaths.all()) {
+            float[] all = new float[rows * outputs];
+            Gemm.multiply(Engine.of(ops, 2), a.array(), 0, inputs, rows, w, bias, all, 0, outputs);
+            for (int chunk : new int[] {1, 7, 61}) {
+                float[] pieces = new float[rows * outputs];
+                for (int r0 = 0; r0 < rows; r0 += chunk) {
+                    int n = Math.min(chunk, rows - r0);
+                    Gemm.multiply(Engine.of(ops, 1), a.array(), r0 * inputs, inputs, n, w, bias, pieces,
+                            r0 * outputs, outputs);
+                }
+                assertTrue(java.util.Arrays.equals(all, pieces), ops.name() + ": rows in chunks of " + chunk);
+            }
+        }
+    }
+
+    @Test
     void bothLayoutsAndStacksPackTheSameMatrix() {
         SplittableRandom r = new SplittableRandom(Fresh.seed());
         Tensor q = gaussian(r, 70, 40), k = gaussian(r, 70, 40), v = gaussian(r, 30, 40);
