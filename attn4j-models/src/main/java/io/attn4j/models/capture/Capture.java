@@ -10,10 +10,10 @@ import io.attn4j.models.corpus.Text;
 import io.attn4j.models.format.SafeTensors;
 import io.attn4j.models.hub.Cache;
 import io.attn4j.tensor.Tensor;
+import io.attn4j.util.FileTrees;
 
 import java.io.IOException;
 import java.io.InputStream;
-import java.io.UncheckedIOException;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.DirectoryStream;
 import java.nio.file.FileAlreadyExistsException;
@@ -32,7 +32,6 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.function.IntConsumer;
-import java.util.stream.Stream;
 
 /**
  * Captures the inputs of attention — per layer and head, Q (unscaled), K and V — of an encoder run over real texts,
@@ -192,7 +191,7 @@ public final class Capture {
             moveIntoPlace(temp, target, replace);
             return index;
         } finally {
-            deleteRecursively(temp); // nothing left when the move succeeded
+            FileTrees.delete(temp); // nothing left when the move succeeded
         }
     }
 
@@ -321,7 +320,7 @@ public final class Capture {
             throw e;
         }
         if (old != null) {
-            deleteRecursively(old);
+            FileTrees.delete(old);
         }
     }
 
@@ -343,16 +342,4 @@ public final class Capture {
         }
     }
 
-    private static void deleteRecursively(Path dir) throws IOException {
-        if (!Files.exists(dir)) {
-            return;
-        }
-        try (Stream<Path> all = Files.walk(dir)) {
-            for (Path p : all.sorted(Comparator.reverseOrder()).toList()) {
-                Files.delete(p);
-            }
-        } catch (UncheckedIOException e) {
-            throw e.getCause();
-        }
-    }
 }

@@ -1,5 +1,7 @@
 package io.attn4j.models.hub;
 
+import io.attn4j.util.FileTrees;
+
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.AtomicMoveNotSupportedException;
@@ -8,12 +10,10 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.Enumeration;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
-import java.util.stream.Stream;
 import java.util.zip.ZipEntry;
 import java.util.zip.ZipException;
 import java.util.zip.ZipFile;
@@ -65,7 +65,7 @@ public final class EmbeddingJar {
                 copy(zip, tokenizer, temp.resolve(TOKENIZER), jar);
                 install(temp, target);
             } finally {
-                deleteTree(temp);
+                FileTrees.delete(temp);
             }
             return new Contents(target, pooling);
         } catch (ZipException e) {
@@ -133,14 +133,4 @@ public final class EmbeddingJar {
         }
     }
 
-    static void deleteTree(Path dir) throws IOException {
-        if (!Files.exists(dir)) {
-            return;
-        }
-        try (Stream<Path> paths = Files.walk(dir)) {
-            for (Path p : paths.sorted(Comparator.reverseOrder()).toList()) {
-                Files.deleteIfExists(p);
-            }
-        }
-    }
 }
