@@ -116,12 +116,44 @@ public final class KernelBench {
         }
     }
 
+    /**
+     * How long to warm up and time each measurement.
+     *
+     * @param jitWarmSeconds time spent on a small input of the configuration first, so C2 has compiled the kernels
+     *                       before a long call runs in slower tiers (at most 400 calls); 0 skips it (the JIT is
+     *                       already warm from an earlier measurement of the same mechanism)
+     * @param warmCalls      calls of the measured input before timing (fewer if one call takes over 2 s)
+     * @param warmSeconds    and at least this long
+     * @param minCalls       timed calls at least
+     * @param minSeconds     and until this much time has passed
+     * @param maxCalls       but at most this many
+     */
+    public record Protocol(double jitWarmSeconds, int warmCalls, double warmSeconds, int minCalls, double minSeconds,
+                           int maxCalls) {
+        /** {@code bench kernels}: see the class comment. */
+        public static final Protocol STANDARD = new Protocol(1.5, 2, 1, 5, 1, 50);
+
+        public Protocol {
+            if (jitWarmSeconds < 0 || warmCalls < 1 || warmSeconds < 0 || minCalls < 1 || minSeconds < 0
+                    || maxCalls < minCalls) {
+                throw new IllegalArgumentException("protocol " + jitWarmSeconds + "/" + warmCalls + "/" + warmSeconds
+                        + "/" + minCalls + "/" + minSeconds + "/" + maxCalls + ": times >= 0, calls >= 1, max >= min");
+            }
+        }
+
+        /** The same protocol without the JIT warm-up. */
+        public Protocol warmJit(boolean warm) {
+            return new Protocol(warm ? jitWarmSeconds : 0, warmCalls, warmSeconds, minCalls, minSeconds, maxCalls);
+        }
+    }
+
     /** One row of results; times in milliseconds; {@code error} is null unless the mechanism failed. */
     public record Result(String mechanism, Pattern pattern, int n, int lk, int d, int heads, int kvHeads, int batch,
                          double msMin, double msMedian, double msMax, double gflops, double pctPeak, double gbs,
                          double pctBandwidth, long extraBytes, double relError, String error) {
 
-        Map<String, Object> toJson() {
+        /** This row as the JSON object of {@code bench kernels --json}. */
+        public Map<String, Object> toJson() {
             Map<String, Object> o = Json.object();
             o.put("mechanism", mechanism);
             o.put("pattern", pattern.id());
@@ -194,17 +226,23 @@ public final class KernelBench {
 
     /** Runs the sweep; {@code progress} receives one line per measurement. */
     public static List<Result> run(Config c, MachinePeak peak, Consumer<String> progress) {
+        return run(c, Protocol.STANDARD, peak, progress);
+    }
+
+    /** Runs the sweep with {@code protocol}'s warm-up and timing. */
+    public static List<Result> run(Config c, Protocol protocol, MachinePeak peak, Consumer<String> progress) {
         if (c.capture() == null) {
-            return run(c, null, peak, progress);
+            return run(c, null, protocol, peak, progress);
         }
         try (CapturedInputs captured = CapturedInputs.open(c.capture())) {
-            return run(c, captured, peak, progress);
+            return run(c, captured, protocol, peak, progress);
         } catch (IOException e) {
             throw new UncheckedIOException("cannot read the capture " + c.capture() + ": " + e.getMessage(), e);
         }
     }
 
-    private static List<Result> run(Config c, CapturedInputs captured, MachinePeak peak, Consumer<String> progress) {
+    private static List<Result> run(Config c, CapturedInputs captured, Protocol protocol, MachinePeak peak,
+                                    Consumer<String> progress) {
         Engine engine = Engine.defaults().withThreads(c.threads());
         List<Result> results = new ArrayList<>();
         // captured Q is unscaled: the model's scale (1/√D, the default) is applied as the model applies it
@@ -215,25 +253,21 @@ public final class KernelBench {
             AttentionInputs in = captured != null ? captured.inputs(shape)
                     : StandardInputs.generate(c.input(), c.seed() + 7919L * li, shape);
             AttentionProblem.of(in.q(), in.k(), in.v(), spec.checkFinite(true), null); // validate once
-            MaskMod mask = spec.boundMask(shape.queryLength(), shape.keyLength());
-            long pairs = Masks.area(mask, shape.queryLength(), shape.keyLength());
-            double flops = 2.0 * (shape.headDim() + shape.valueDim()) * pairs * shape.heads() * shape.batch();
-            double bytes = 4.0 * ((double) shape.batch() * shape.kvHeads() * visibleKeys(mask, shape)
-                    * (shape.headDim() + shape.valueDim())
-                    + (double) shape.batch() * shape.queryLength() * shape.heads() * (shape.headDim() + shape.valueDim()));
-            ErrorRows errorRows = null;
+            Work work = work(spec, shape);
+            double flops = work.flops(), bytes = work.bytes();
+            ReferenceRows errorRows = null;
             for (String id : c.mechanisms()) {
                 Mechanism m = Catalog.get(id);
                 progress.accept(String.format("%-10s %-6s n=%-7d lk=%-7d", id, c.pattern().id(), shape.queryLength(),
                         shape.keyLength()));
                 try {
                     AttentionMechanism mechanism = m.create(engine);
-                    warmJit(c, mechanism, spec);
+                    warmJit(c, mechanism, spec, protocol.jitWarmSeconds());
                     Tensor out = Tensor.zeros(shape.batch(), shape.queryLength(), shape.heads(), shape.valueDim());
-                    double[] ms = time(() -> mechanism.forward(in.q(), in.k(), in.v(), spec, out));
+                    double[] ms = time(() -> mechanism.forward(in.q(), in.k(), in.v(), spec, out), protocol);
                     long extra = allocatedDuring(() -> mechanism.forward(in.q(), in.k(), in.v(), spec, out));
                     if (errorRows == null) {
-                        errorRows = new ErrorRows(in, spec);
+                        errorRows = new ReferenceRows(in, spec);
                     }
                     double relError = errorRows.relativeError(out);
                     double seconds = ms[1] / 1e3;
@@ -250,6 +284,23 @@ public final class KernelBench {
             }
         }
         return results;
+    }
+
+    /**
+     * The work of one call: FLOPs by the mask-area rule and the bytes a kernel must move (see the class comment).
+     */
+    public record Work(double flops, double bytes) {
+    }
+
+    /** The {@link Work} of a call of {@code shape} under {@code spec}. */
+    public static Work work(AttentionSpec spec, InputShape shape) {
+        MaskMod mask = spec.boundMask(shape.queryLength(), shape.keyLength());
+        long pairs = Masks.area(mask, shape.queryLength(), shape.keyLength());
+        double flops = 2.0 * (shape.headDim() + shape.valueDim()) * pairs * shape.heads() * shape.batch();
+        double bytes = 4.0 * ((double) shape.batch() * shape.kvHeads() * visibleKeys(mask, shape)
+                * (shape.headDim() + shape.valueDim())
+                + (double) shape.batch() * shape.queryLength() * shape.heads() * (shape.headDim() + shape.valueDim()));
+        return new Work(flops, bytes);
     }
 
     /** Keys visible to at least one query (per KV head): the keys a kernel must read. */
@@ -269,19 +320,22 @@ public final class KernelBench {
     }
 
     /** Runs the mechanism on a small input of the sweep's configuration until C2 has had time to compile it. */
-    private static void warmJit(Config c, AttentionMechanism mechanism, AttentionSpec spec) {
+    private static void warmJit(Config c, AttentionMechanism mechanism, AttentionSpec spec, double seconds) {
+        if (seconds <= 0) {
+            return;
+        }
         int small = c.pattern() == Pattern.DECODE ? Math.min(c.lengths()[0], 4096) : Math.min(c.lengths()[0], 512);
         InputShape shape = shape(c, small);
         AttentionInputs in = StandardInputs.random(c.seed() ^ 0x5eed, shape);
         Tensor out = Tensor.zeros(shape.batch(), shape.queryLength(), shape.heads(), shape.valueDim());
         long start = System.nanoTime();
-        for (int calls = 0; calls < 400 && System.nanoTime() - start < 1.5e9; calls++) {
+        for (int calls = 0; calls < 400 && System.nanoTime() - start < seconds * 1e9; calls++) {
             mechanism.forward(in.q(), in.k(), in.v(), spec, out);
         }
     }
 
-    /** Min, median and max milliseconds (see the class comment for the protocol). */
-    static double[] time(Runnable call) {
+    /** Min, median and max milliseconds of {@code call} under {@code protocol}. */
+    public static double[] time(Runnable call, Protocol protocol) {
         long warmStart = System.nanoTime();
         int warmups = 0;
         while (true) {
@@ -290,13 +344,14 @@ public final class KernelBench {
             warmups++;
             double last = (System.nanoTime() - t0) / 1e9;
             double total = (System.nanoTime() - warmStart) / 1e9;
-            if (last > 2 || (warmups >= 2 && total >= 1)) {
+            if (last > 2 || (warmups >= protocol.warmCalls() && total >= protocol.warmSeconds())) {
                 break;
             }
         }
         List<Double> times = new ArrayList<>();
         long start = System.nanoTime();
-        while (times.size() < 5 || ((System.nanoTime() - start) < 1e9 && times.size() < 50)) {
+        while (times.size() < protocol.minCalls() || ((System.nanoTime() - start) < protocol.minSeconds() * 1e9
+                && times.size() < protocol.maxCalls())) {
             long t0 = System.nanoTime();
             call.run();
             times.add((System.nanoTime() - t0) / 1e6);
@@ -308,7 +363,7 @@ public final class KernelBench {
     }
 
     /** Heap bytes allocated by every thread while {@code call} runs. */
-    static long allocatedDuring(Runnable call) {
+    public static long allocatedDuring(Runnable call) {
         com.sun.management.ThreadMXBean threads = (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
         Map<Long, Long> before = allocatedByThread(threads);
         call.run();
@@ -333,12 +388,12 @@ public final class KernelBench {
     }
 
     /** Reference outputs (float64) of a sample of query rows, computed once per input. */
-    private static final class ErrorRows {
+    public static final class ReferenceRows {
         private final int[] rows;
         private final double[][] reference; // [(b·H + h)·rows.length + r][Dv]
         private final int heads;
 
-        ErrorRows(AttentionInputs in, AttentionSpec spec) {
+        public ReferenceRows(AttentionInputs in, AttentionSpec spec) {
             AttentionProblem p = AttentionProblem.of(in.q(), in.k(), in.v(), spec, null);
             int lq = p.queryLength();
             this.heads = p.heads();
@@ -364,7 +419,7 @@ public final class KernelBench {
             });
         }
 
-        double relativeError(Tensor out) {
+        public double relativeError(Tensor out) {
             double num = 0, den = 0;
             for (int t = 0; t < reference.length; t++) {
                 int r = t % rows.length, bh = t / rows.length;

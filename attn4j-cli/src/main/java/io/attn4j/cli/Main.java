@@ -11,7 +11,7 @@ import java.io.PrintWriter;
  */
 @Command(name = "attn4j", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "The attention engine for the JVM: exact, sparse and linear attention, measured side by side.",
-        subcommands = {MechanismsCommand.class, PeakCommand.class, EmbedCommand.class, CaptureCommand.class,
+        subcommands = {CompareCommand.class, MechanismsCommand.class, PeakCommand.class, EmbedCommand.class, CaptureCommand.class,
                 BenchCommand.class, JmhCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
     @CommandLine.Spec

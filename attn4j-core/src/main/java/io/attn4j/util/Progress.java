@@ -30,6 +30,7 @@ public final class Progress implements AutoCloseable {
     private int lastTenth = 0;
     private long done;
     private boolean drawn;
+    private String detail = "";
 
     /**
      * @param out      where to draw (stderr, usually)
@@ -60,6 +61,12 @@ public final class Progress implements AutoCloseable {
         return System.console() != null && System.console().isTerminal();
     }
 
+    /** Records that {@code doneSoFar} units are complete and says what runs now (shown after the time left). */
+    public void update(long doneSoFar, String what) {
+        detail = what == null ? "" : what;
+        update(doneSoFar);
+    }
+
     /** Records that {@code doneSoFar} units are complete. */
     public void update(long doneSoFar) {
         done = Math.max(0, Math.min(total, doneSoFar));
@@ -88,7 +95,8 @@ public final class Progress implements AutoCloseable {
         String left = done == 0 ? "?" : clockTime(seconds * (total - done) / done);
         return String.format(Locale.ROOT, "%s  [%s%s] %3d%%  %d/%d %s  %s", label, "#".repeat(filled),
                 "-".repeat(BAR - filled), done * 100 / total, done, total, unit,
-                done == total ? "done in " + clockTime(seconds) : left + " left");
+                done == total ? "done in " + clockTime(seconds) : left + " left")
+                + (detail.isEmpty() || done == total ? "" : "  " + detail);
     }
 
     private static String clockTime(double seconds) {

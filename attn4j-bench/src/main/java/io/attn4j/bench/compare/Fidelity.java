@@ -1,0 +1,130 @@
+package io.attn4j.bench.compare;
+
+import io.attn4j.attention.AttentionMechanism;
+import io.attn4j.attention.AttentionSpec;
+import io.attn4j.attention.Pattern;
+import io.attn4j.bench.KernelBench;
+import io.attn4j.catalog.Catalog;
+import io.attn4j.catalog.Mechanism;
+import io.attn4j.inputs.AttentionInputs;
+import io.attn4j.inputs.InputShape;
+import io.attn4j.inputs.StandardInputs;
+import io.attn4j.models.capture.CapturedInputs;
+import io.attn4j.runtime.Engine;
+import io.attn4j.tensor.Tensor;
+import io.attn4j.util.Json;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.function.Consumer;
+
+/**
+ * The fidelity section of {@code compare}: each mechanism's output against {@code reference} (float64) on the
+ * inputs where approximations differ — {@code structured} (sinks, locality, planted needles; NS and CS) and
+ * {@code captured} (real Q/K/V of every layer of the default encoder over a real text; NS, the encoder's pattern).
+ *
+ * <p>Metrics (BENCHMARKS.md): relative L2 error {@code ‖o − o_ref‖ / ‖o_ref‖} on sampled query rows (all rows up to
+ * 64, else 40 spread rows, of every batch element and head); attention-mass recall and row KL divergence need the
+ * keys a mechanism kept or its weights: an exact mechanism keeps every key (recall 1 and KL 0 by construction, so
+ * they are reported as such, marked {@code exact}); an approximate mechanism that does not expose them has them
+ * reported as not measured, with the reason.
+ */
+final class Fidelity {
+    private final CompareConfig config;
+
+    Fidelity(CompareConfig config) {
+        this.config = config;
+    }
+
+    /** The inputs measured: name, pattern and shape. */
+    record Case(String input, Pattern pattern, InputShape shape) {
+    }
+
+    List<Case> cases(CapturedInputs captured) {
+        int n = config.quick() ? 2048 : 4096;
+        List<Case> cases = new ArrayList<>();
+        for (Pattern p : List.of(Pattern.NS, Pattern.CS)) {
+            cases.add(new Case("structured", p, new InputShape(1, n, n, config.heads(), config.heads(),
+                    config.headDim(), config.headDim())));
+        }
+        if (captured != null) {
+            var index = captured.index();
+            int longest = index.texts().stream().mapToInt(t -> t.tokens()).max().orElse(0);
+            int lc = Math.min(longest, 512);
+            cases.add(new Case("captured", Pattern.NS, new InputShape(index.layers(), lc, lc, index.heads(),
+                    index.heads(), index.headDim(), index.headDim())));
+        }
+        return cases;
+    }
+
+    List<String> mechanisms(Pattern pattern) {
+        return config.mechanismIds().stream().filter(id -> !id.equals("reference")
+                && Catalog.get(id).patterns().contains(pattern)).toList();
+    }
+
+    int plannedPoints(boolean withCapture) {
+        int points = 0;
+        for (Pattern p : List.of(Pattern.NS, Pattern.CS)) {
+            points += mechanisms(p).size();
+        }
+        return points + (withCapture ? mechanisms(Pattern.NS).size() : 0);
+    }
+
+    /** Measures every case; {@code step} after each mechanism. */
+    List<Map<String, Object>> run(Path capture, Consumer<String> step) throws IOException {
+        List<Map<String, Object>> rows = new ArrayList<>();
+        CapturedInputs captured = capture == null ? null : CapturedInputs.open(capture);
+        try {
+            Engine engine = Engine.defaults().withThreads(config.threads());
+            for (Case c : cases(captured)) {
+                AttentionInputs in = c.input().equals("captured") ? captured.inputs(c.shape())
+                        : StandardInputs.generate("structured", 4242L + c.shape().queryLength(), c.shape());
+                AttentionSpec spec = (c.pattern() == Pattern.CS ? AttentionSpec.causal() : AttentionSpec.noncausal());
+                if (captured != null && c.input().equals("captured")) {
+                    spec = spec.scale((float) captured.index().scale());
+                }
+                KernelBench.ReferenceRows reference = new KernelBench.ReferenceRows(in, spec);
+                for (String id : mechanisms(c.pattern())) {
+                    Mechanism m = Catalog.get(id);
+                    Map<String, Object> row = Json.object();
+                    row.put("mechanism", id);
+                    row.put("input", c.input());
+                    row.put("pattern", c.pattern().id());
+                    row.put("n", c.shape().queryLength());
+                    row.put("batch", c.shape().batch());
+                    row.put("heads", c.shape().heads());
+                    row.put("d", c.shape().headDim());
+                    try {
+                        AttentionMechanism mechanism = m.create(engine);
+                        Tensor out = mechanism.forward(in.q(), in.k(), in.v(), spec).output();
+                        row.put("status", "ok");
+                        row.put("rel_error", reference.relativeError(out));
+                        if (m.exact()) {
+                            row.put("mass_recall", 1.0);
+                            row.put("row_kl", 0.0);
+                            row.put("note", "exact: attends to every key");
+                        } else {
+                            row.put("mass_recall", null);
+                            row.put("row_kl", null);
+                            row.put("note", "approximate: " + id + " does not expose the keys it kept");
+                        }
+                    } catch (RuntimeException | OutOfMemoryError e) {
+                        row.put("status", "failed");
+                        row.put("reason", e.getClass().getSimpleName() + ": " + e.getMessage());
+                    }
+                    rows.add(row);
+                    step.accept(String.format(Locale.ROOT, "fidelity %s %s %s", id, c.input(), c.pattern().id()));
+                }
+            }
+        } finally {
+            if (captured != null) {
+                captured.close();
+            }
+        }
+        return rows;
+    }
+}

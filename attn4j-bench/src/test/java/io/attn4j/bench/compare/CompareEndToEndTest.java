@@ -1,0 +1,115 @@
+package io.attn4j.bench.compare;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.networknt.schema.JsonSchema;
+import com.networknt.schema.JsonSchemaFactory;
+import com.networknt.schema.SpecVersion;
+import com.networknt.schema.ValidationMessage;
+import io.attn4j.bench.KernelBench;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * {@code compare} end to end on small settings (three lengths, two heads, 30 texts, short timing): the run
+ * completes, report.json validates against the schema kept in the repository (and a broken one does not), the
+ * figures hang together, and index.html holds a chart per pattern, the Pareto and efficiency charts and a table
+ * row per measurement. Opening the page in a browser is {@code CompareReportInBrowserTest}.
+ */
+class CompareEndToEndTest {
+    @TempDir
+    static Path dir;
+    static Compare.Outcome outcome;
+    static String log;
+
+    @BeforeAll
+    static void run() throws IOException {
+        CompareConfig config = CompareConfig.defaults(true, dir.resolve("report"))
+                .withMechanisms(List.of("flash", "naive", "lean"))
+                .withLengths(new int[] {128, 256, 512})
+                .withShape(2, 32)
+                .withDecodeShape(4, 2, 32)
+                .withModel("minilm", "brown", 30)
+                .withTiming(2.0, new KernelBench.Protocol(0.2, 1, 0, 3, 0, 5));
+        StringWriter err = new StringWriter();
+        outcome = Compare.run(config, "./attn4j compare --test", List.of(), new PrintWriter(err, true));
+        log = err.toString();
+    }
+
+    static JsonSchema schema() throws IOException {
+        try (InputStream in = Compare.class.getResourceAsStream("report.schema.json")) {
+            return JsonSchemaFactory.getInstance(SpecVersion.VersionFlag.V202012).getSchema(in);
+        }
+    }
+
+    @Test
+    void theReportValidatesAgainstItsSchemaAndABrokenOneDoesNot() throws IOException {
+        JsonNode report = new ObjectMapper().readTree(Files.readString(outcome.json()));
+        Set<ValidationMessage> errors = schema().validate(report);
+        assertTrue(errors.isEmpty(), errors.toString());
+
+        ObjectNode broken = report.deepCopy();
+        broken.remove("kernels");
+        ((ObjectNode) broken.get("model").get("rows").get(0)).put("status", "fine");
+        Set<ValidationMessage> found = schema().validate(broken);
+        assertTrue(found.stream().anyMatch(m -> m.getMessage().contains("kernels")), found.toString());
+        assertTrue(found.stream().anyMatch(m -> m.getInstanceLocation().toString().contains("rows")), found.toString());
+    }
+
+    @Test
+    @SuppressWarnings("unchecked")
+    void everyMechanismIsMeasuredOnEveryPatternItSupports() {
+        Map<String, Object> r = outcome.report();
+        assertEquals(0, outcome.failures(), log);
+        List<Map<String, Object>> kernels = (List<Map<String, Object>>) (List<?>) r.get("kernels");
+        // flash and naive on 5 patterns, lean on decode: 11 series of 3 lengths
+        assertEquals(33, kernels.size());
+        assertTrue(kernels.stream().allMatch(k -> "ok".equals(k.get("status"))), kernels.toString());
+        assertTrue(kernels.stream().allMatch(k -> ((Number) k.get("rel_error")).doubleValue() < 1e-5));
+        List<Map<String, Object>> efficiency = (List<Map<String, Object>>) (List<?>) r.get("efficiency");
+        assertEquals(6, efficiency.size(), "naive on 5 patterns and lean on decode, against flash");
+        Map<String, Object> model = (Map<String, Object>) r.get("model");
+        List<Map<String, Object>> rows = (List<Map<String, Object>>) (List<?>) model.get("rows");
+        assertEquals(List.of("flash", "naive"), rows.stream().map(m -> m.get("mechanism")).toList());
+        Map<String, Object> naive = rows.get(1);
+        assertTrue(((Number) naive.get("cosine_min")).doubleValue() > 0.99999, naive.toString());
+        Map<String, Object> ort = (Map<String, Object>) model.get("ort");
+        assertEquals("ok", ort.get("status"), ort.toString());
+        assertTrue(((Number) ort.get("cosine_min")).doubleValue() > 0.99999, ort.toString());
+        assertEquals(15L, ((Number) model.get("genres")).longValue());
+        assertFalse(((List<?>) r.get("summary")).isEmpty());
+    }
+
+    @Test
+    void thePageHoldsItsChartsAndTables() throws IOException {
+        String html = Files.readString(outcome.html());
+        assertEquals(7, count(html, "<svg class=\"chart\""), "5 patterns, Pareto, efficiency");
+        assertEquals(33, count(html.substring(html.indexOf("id=\"kernel-table\"")), "<tr><td"),
+                "a kernel table row per measurement");
+        assertEquals(3, count(html.substring(html.indexOf("id=\"model-table\""), html.indexOf("id=\"fidelity\"")),
+                "<tr><td"), "flash, naive, ORT");
+        String withoutNamespaces = html.replace("http://www.w3.org/2000/svg", "");
+        assertFalse(withoutNamespaces.contains("http://") || withoutNamespaces.contains("https://"), "nothing external");
+        assertFalse(html.contains("<script src") || html.contains("<link"), "self-contained");
+    }
+
+    private static int count(String s, String what) {
+        return s.split(java.util.regex.Pattern.quote(what), -1).length - 1;
+    }
+}
