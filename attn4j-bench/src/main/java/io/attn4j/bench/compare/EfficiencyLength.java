@@ -54,17 +54,12 @@ public record EfficiencyLength(Double length, boolean cheaperAbove, String verdi
         }
         double atHi = a * hi * hi + b * hi + c;
         boolean cheaperAbove = atHi < 0;
-        String range = String.format(Locale.ROOT, "%s to %s tokens", tokens(lo * 1024), tokens(hi * 1024));
-        String verdict;
-        if (root != null) {
-            verdict = String.format(Locale.ROOT, "%s: %s than flash %s %s tokens", what,
-                    cheaperAbove ? (what.equals("time") ? "faster" : "less") : (what.equals("time") ? "slower" : "more"),
-                    "above", tokens(root));
-        } else {
-            verdict = String.format(Locale.ROOT, "%s: %s than flash at every length from %s (fits)", what,
-                    cheaperAbove ? (what.equals("time") ? "faster" : "less") : (what.equals("time") ? "slower" : "more"),
-                    range);
-        }
+        String cheaper = what.equals("time") ? "faster" : "less", dearer = what.equals("time") ? "slower" : "more";
+        String verdict = root != null
+                ? String.format(Locale.ROOT, "%s: %s than flash above %s tokens, %s below", what,
+                cheaperAbove ? cheaper : dearer, tokens(root), cheaperAbove ? dearer : cheaper)
+                : String.format(Locale.ROOT, "%s: %s than flash everywhere from %s to %s tokens", what,
+                cheaperAbove ? cheaper : dearer, tokens(lo * 1024), tokens(hi * 1024));
         return new EfficiencyLength(root, cheaperAbove, verdict);
     }
 

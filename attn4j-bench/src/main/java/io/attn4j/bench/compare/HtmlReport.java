@@ -104,12 +104,18 @@ final class HtmlReport {
         List<Svg.Bar> bars = new ArrayList<>();
         for (Map<String, Object> e : efficiency) {
             String name = (String) e.get("mechanism");
+            String verdict = String.valueOf(e.get("verdict"));
             bars.add(new Svg.Bar(name + " " + e.get("pattern"), colors.getOrDefault(name, "#7f7f7f"),
                     e.get("time_length") == null ? Double.NaN : num(e.get("time_length")),
-                    String.valueOf(e.get("verdict"))));
+                    verdict.split("; ")[0].replaceFirst("^time: ", "")));
         }
         sb.append("<figure>").append(Svg.bars("efficiency-chart", "Efficiency length (time) against flash",
-                "tokens", bars, HtmlReport::tokens)).append("</figure></section>");
+                "tokens", bars, HtmlReport::tokens)).append("</figure>");
+        table(sb, "efficiency-table", List.of("mechanism", "pattern", "lengths fitted", "time crossing (tokens)",
+                "memory crossing (tokens)", "verdict"), efficiency, r -> List.of(cell(r.get("mechanism")),
+                cell(r.get("pattern")), number(r.get("lengths"), "%.0f"), number(r.get("time_length"), "%.0f"),
+                number(r.get("memory_length"), "%.0f"), cell(r.get("verdict"))));
+        sb.append("</section>");
 
         sb.append("<section id=\"model\"><h2>The model</h2><p>").append(esc(String.format(Locale.ROOT,
                 "%s on %s texts of %s (%s genres, %s tokens), each mechanism in every layer, against the exact "

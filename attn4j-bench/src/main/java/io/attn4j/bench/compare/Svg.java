@@ -104,6 +104,7 @@ final class Svg {
         axes(sb, x, y, xLabel, yLabel);
         int legend = 0;
         List<String> seen = new ArrayList<>();
+        List<double[]> labels = new ArrayList<>();
         for (Mark m : marks) {
             if (!(Double.isFinite(m.x()) && m.x() > 0 && Double.isFinite(m.y()) && m.y() > 0)) {
                 continue;
@@ -111,8 +112,19 @@ final class Svg {
             double px = x.map(m.x(), LEFT, W - RIGHT), py = y.map(m.y(), H - BOTTOM, TOP);
             sb.append(String.format(Locale.ROOT, "<circle class=\"mark\" cx=\"%s\" cy=\"%s\" r=\"6\" fill=\"%s\" "
                     + "fill-opacity=\"0.8\"><title>%s</title></circle>", f(px), f(py), m.color(), esc(m.tooltip())));
+            double ly = py - 6; // move a label down past the labels already placed near it
+            for (boolean moved = true; moved; ) {
+                moved = false;
+                for (double[] p : labels) {
+                    if (Math.abs(p[0] - (px + 8)) < 130 && Math.abs(p[1] - ly) < 13) {
+                        ly = p[1] + 13;
+                        moved = true;
+                    }
+                }
+            }
+            labels.add(new double[] {px + 8, ly});
             sb.append(String.format(Locale.ROOT, "<text x=\"%s\" y=\"%s\" font-size=\"11\">%s</text>", f(px + 8),
-                    f(py - 6), esc(m.label())));
+                    f(ly), esc(m.label())));
             String name = m.label().split(" ")[0];
             if (!seen.contains(name)) {
                 seen.add(name);

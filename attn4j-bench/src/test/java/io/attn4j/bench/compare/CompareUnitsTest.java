@@ -27,11 +27,11 @@ class CompareUnitsTest {
         EfficiencyLength e = EfficiencyLength.of(n, flash, cheaper, "time");
         assertEquals(4096, e.length(), 1e-6);
         assertTrue(e.cheaperAbove());
-        assertTrue(e.verdict().contains("faster than flash above 4.0K tokens"), e.verdict());
+        assertEquals("time: faster than flash above 4.0K tokens, slower below", e.verdict());
         EfficiencyLength never = EfficiencyLength.of(n, flash, dearer, "time");
         assertNull(never.length());
         assertFalse(never.cheaperAbove());
-        assertTrue(never.verdict().startsWith("time: slower than flash at every length"), never.verdict());
+        assertEquals("time: slower than flash everywhere from 128 to 128.0K tokens", never.verdict());
         assertThrows(IllegalArgumentException.class, () -> EfficiencyLength.of(new int[] {1, 2}, new double[2],
                 new double[2], "time"));
     }
