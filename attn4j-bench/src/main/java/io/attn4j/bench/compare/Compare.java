@@ -64,6 +64,11 @@ public final class Compare {
         err.flush();
         MachinePeak peak = MachinePeak.measure(config.threads());
         err.println("machine: " + peak.line());
+        for (KernelPeer p : peers) {
+            if (p.unavailableReason() != null) {
+                err.println("peer " + p.name() + " skipped: " + p.unavailableReason());
+            }
+        }
         err.flush();
 
         KernelSweep sweep = new KernelSweep(config, peak, peers);

@@ -1,7 +1,9 @@
 package io.attn4j.bench.compare;
 
 import io.attn4j.attention.Pattern;
+import io.attn4j.bench.KernelBench;
 import io.attn4j.inputs.AttentionInputs;
+import io.attn4j.inputs.InputShape;
 import io.attn4j.tensor.Tensor;
 
 /**
@@ -19,6 +21,11 @@ public interface KernelPeer {
     /** Whether it computes this pattern. */
     boolean supports(Pattern pattern);
 
+    /** Why it does not run this shape (too much memory, say), or null when it does. */
+    default String skipReason(InputShape shape) {
+        return null;
+    }
+
     /** A runnable instance for these inputs (BSHD, {@code causal} bottom-right aligned), with the given threads. */
     Call open(AttentionInputs in, boolean causal, float scale, int threads);
 
@@ -29,6 +36,11 @@ public interface KernelPeer {
 
         /** The output of the last run, {@code [B, Lq, H, Dv]}. */
         Tensor output();
+
+        /** Min, median and max milliseconds of {@link #run} under {@code protocol}; a peer may time itself. */
+        default double[] time(KernelBench.Protocol protocol) {
+            return KernelBench.time(this::run, protocol);
+        }
 
         @Override
         void close();

@@ -150,10 +150,11 @@ final class KernelSweep {
             InputShape shape = KernelBench.shape(c, n);
             String label = String.format(Locale.ROOT, "%s %s n=%d", peer.name(), pattern.id(), n);
             double predicted = lastN == 0 ? 0 : lastMs / 1e3 * growth(pattern, n, lastN);
-            if (stopped || predicted > config.capSeconds()) {
-                points.add(new Point(peer.name(), pattern, n, shape.keyLength(), "skipped", stopped
-                        ? "an earlier length failed" : String.format(Locale.ROOT,
-                        "predicted %.1f s per call, over the cap of %.1f s", predicted, config.capSeconds()), null));
+            String skip = stopped ? "an earlier length failed" : predicted > config.capSeconds()
+                    ? String.format(Locale.ROOT, "predicted %.1f s per call, over the cap of %.1f s", predicted,
+                    config.capSeconds()) : peer.skipReason(shape);
+            if (skip != null) {
+                points.add(new Point(peer.name(), pattern, n, shape.keyLength(), "skipped", skip, null));
                 step.accept(label);
                 continue;
             }
@@ -162,7 +163,7 @@ final class KernelSweep {
             boolean causal = pattern == Pattern.CS || pattern == Pattern.CC || pattern == Pattern.DECODE;
             float scale = (float) (1 / Math.sqrt(shape.headDim()));
             try (KernelPeer.Call call = peer.open(in, causal, scale, config.threads())) {
-                double[] ms = KernelBench.time(call::run, config.protocol());
+                double[] ms = call.time(config.protocol().warmJit(false));
                 double relError = new KernelBench.ReferenceRows(in, spec.scale(scale)).relativeError(call.output());
                 KernelBench.Work work = KernelBench.work(spec, shape);
                 double seconds = ms[1] / 1e3, gflops = work.flops() / seconds / 1e9, gbs = work.bytes() / seconds / 1e9;
