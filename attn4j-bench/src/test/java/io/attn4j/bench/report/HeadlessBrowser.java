@@ -313,12 +313,15 @@ public final class HeadlessBrowser implements AutoCloseable {
             }
             devTools.close();
         }
-        kill(tree, Duration.ofSeconds(2));
-        deleteProfile();
         try {
-            Runtime.getRuntime().removeShutdownHook(shutdownHook);
-        } catch (IllegalStateException e) {
-            // the JVM is shutting down and runs the hook anyway
+            kill(tree, Duration.ofSeconds(2));
+        } finally {
+            deleteProfile();
+            try {
+                Runtime.getRuntime().removeShutdownHook(shutdownHook);
+            } catch (IllegalStateException e) {
+                // the JVM is shutting down and runs the hook anyway
+            }
         }
     }
 
