@@ -8,6 +8,8 @@ import com.networknt.schema.JsonSchemaFactory;
 import com.networknt.schema.SpecVersion;
 import com.networknt.schema.ValidationMessage;
 import io.attn4j.bench.KernelBench;
+import io.attn4j.bench.report.HeadlessBrowser;
+import io.attn4j.bench.report.Page;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -30,7 +32,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * {@code compare} end to end on small settings (three lengths, two heads, 30 texts, short timing): the run
  * completes, report.json validates against the schema kept in the repository (and a broken one does not), the
  * figures hang together, and index.html holds a chart per pattern, the Pareto and efficiency charts and a table
- * row per measurement. Opening the page in a browser is {@code CompareReportInBrowserTest}.
+ * row per measurement; and the page opens in headless Chromium without console errors, every chart drawn, every
+ * table filled and sortable, its screenshot not blank.
  */
 class CompareEndToEndTest {
     @TempDir
@@ -42,7 +45,7 @@ class CompareEndToEndTest {
     static void run() throws IOException {
         CompareConfig config = CompareConfig.defaults(true, dir.resolve("report"))
                 .withMechanisms(List.of("flash", "naive", "lean"))
-                .withLengths(new int[] {128, 256, 512})
+                .withLengths(new int[] {256, 512, 2048}) // 2048: the structured fidelity length of --quick
                 .withShape(2, 32)
                 .withDecodeShape(4, 2, 32)
                 .withModel("minilm", "brown", 30)
@@ -107,6 +110,30 @@ class CompareEndToEndTest {
         String withoutNamespaces = html.replace("http://www.w3.org/2000/svg", "");
         assertFalse(withoutNamespaces.contains("http://") || withoutNamespaces.contains("https://"), "nothing external");
         assertFalse(html.contains("<script src") || html.contains("<link"), "self-contained");
+    }
+
+    @Test
+    @SuppressWarnings("unchecked")
+    void thePageOpensInABrowserWithoutErrorsAndEveryChartDrawn() throws IOException {
+        try (HeadlessBrowser browser = HeadlessBrowser.launchForTests(); Page page = browser.open(outcome.html())) {
+            assertEquals(List.of(), page.consoleErrors());
+            assertEquals(7, page.count("svg.chart"));
+            Object undrawn = page.evaluate("Array.from(document.querySelectorAll('svg.chart')).filter(function (s) {"
+                    + " return s.querySelectorAll('path.series, circle.mark, rect.bar').length === 0; })"
+                    + ".map(function (s) { return s.id; })");
+            assertEquals(List.of(), undrawn, "charts without marks");
+            assertEquals(33, page.count("#kernel-table tbody tr"));
+            assertEquals(3, page.count("#model-table tbody tr"));
+            // click "ms median" (column 6): the rows come back in ascending order of that column
+            List<Object> medians = (List<Object>) page.evaluate("(function () {"
+                    + " var t = document.getElementById('kernel-table'); t.querySelectorAll('th')[6].click();"
+                    + " return Array.from(t.tBodies[0].rows).map(function (r) {"
+                    + " return parseFloat(r.cells[6].getAttribute('data-v')); }); })()");
+            for (int i = 1; i < medians.size(); i++) {
+                assertTrue((Double) medians.get(i - 1) <= (Double) medians.get(i), "sorted at row " + i);
+            }
+            assertTrue(Page.nonBlank(page.screenshotPng()), "the screenshot is not blank");
+        }
     }
 
     private static int count(String s, String what) {
