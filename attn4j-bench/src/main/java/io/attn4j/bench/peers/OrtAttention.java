@@ -34,8 +34,10 @@ import java.util.Map;
  * </ul>
  * {@link #OrtAttention(int, int, int, int, int, boolean, float, int)} picks ORT's fastest CPU path for the call:
  * MultiHeadAttention when no mask is needed (its flash kernel is the only one that does not materialise the
- * scores), Attention when one is (both materialise; Attention measured 1.2–1.8x faster causal: at B = 1, H = 8,
- * D = 64, 2 threads, n = 1024 and 4096, on a loaded 2-core machine). Attention is also the only one that computes
+ * scores: noncausal, it took 0.64–0.95x Attention's time), Attention when one is (both materialise, Attention
+ * with less copying: causal, MultiHeadAttention took 0.96–1.41x Attention's time). Those are the ranges of three
+ * interleaved runs of {@link OrtAttentionTiming} at B = 1, H = 8, D = 64, n = 1024 and 4096, 2 threads, on a
+ * 2-core machine shared with other work. Attention is also the only one that computes
  * causal with more queries than keys as attn4j does: the first {@code Lq − Lk} queries see no key and get zeros,
  * where MultiHeadAttention's softmax gives NaN (it is refused there).
  *
