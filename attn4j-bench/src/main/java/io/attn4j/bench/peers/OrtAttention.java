@@ -22,8 +22,7 @@ import java.util.Map;
  * <p><b>The operator.</b> A one-node graph ({@link OnnxGraphWriter}) of either
  * <ul>
  *   <li>{@link Operator#MULTI_HEAD_ATTENTION}: the contrib operator {@code com.microsoft.MultiHeadAttention}.
- *       It copies Q, K and V into BNSH;
- *       then, without a mask, ORT 1.29 runs MLAS's tiled FlashAttention kernel ({@code MlasFlashAttention}:
+ *       It copies Q, K and V into BNSH; then, without a mask, ORT 1.29 runs MLAS's tiled FlashAttention kernel ({@code MlasFlashAttention}:
  *       online softmax, no {@code Lq × Lk} score matrix). With {@code unidirectional = 1} or an attention bias it
  *       falls back to materialising all {@code B·H·Lq·Lk} scores: a mask copied into every head's score matrix, a
  *       GEMM per head, one softmax pass over all of them, a second GEMM per head.</li>
@@ -32,14 +31,15 @@ import java.util.Map;
  *       folded into the GEMM, softmax of that head, GEMM with V), so a head's scores are produced and consumed
  *       together.</li>
  * </ul>
- * {@link #OrtAttention(int, int, int, int, int, boolean, float, int)} picks ORT's fastest CPU path for the call:
- * MultiHeadAttention when no mask is needed (its flash kernel is the only one that does not materialise the
- * scores: noncausal, it took 0.64–0.95x Attention's time), Attention when one is (both materialise, Attention
- * with less copying: causal, MultiHeadAttention took 0.96–1.41x Attention's time). Those are the ranges of three
- * interleaved runs of {@link OrtAttentionTiming} at B = 1, H = 8, D = 64, n = 1024 and 4096, 2 threads, on a
- * 2-core machine shared with other work. Attention is also the only one that computes
- * causal with more queries than keys as attn4j does: the first {@code Lq − Lk} queries see no key and get zeros,
- * where MultiHeadAttention's softmax gives NaN (it is refused there).
+ * {@link #OrtAttention(int, int, int, int, int, boolean, float, int)} takes MultiHeadAttention, ORT's fastest CPU
+ * path: noncausal, its flash kernel is the only one that does not materialise the scores, and it took 0.55–0.81x
+ * Attention's time; causal, where both materialise them, it still took 0.72–0.93x (self-attention, B = 1, H = 8,
+ * D = 64, n = 1024 and 4096, 2 threads, three interleaved runs of {@link OrtAttentionTiming} on a 2-core machine);
+ * with the additive mask of {@code Lq ≠ Lk} the two were within 15% ({@code 512 × 2048}, {@code 1024 × 4096},
+ * {@code 1000 × 1024}). Under heavy load from other processes (load average 4–9 on the 2 cores) single runs
+ * reversed the order, by up to 1.45x at n = 1024 and, causal, 1.4x at 4096. The exception is causal with more queries than keys: the first
+ * {@code Lq − Lk} queries see no key, and attn4j gives them zeros, as Attention does, where MultiHeadAttention's
+ * softmax gives NaN; that case takes Attention (and MultiHeadAttention is refused there).
  *
  * <p><b>Causal alignment.</b> attn4j's causal mask is bottom-right aligned: query {@code i} sees keys
  * {@code j ≤ i + Lk − Lq}. The operators' own flags agree only when {@code Lq = Lk}: measured on ORT 1.29,
@@ -107,15 +107,15 @@ public final class OrtAttention implements AutoCloseable {
     private boolean ran;
 
     /**
-     * ORT's fastest CPU operator for the call (see the class comment): MultiHeadAttention when every key is visible
-     * (noncausal, or causal with one query), Attention otherwise.
+     * ORT's fastest CPU operator that computes the call (see the class comment): MultiHeadAttention, or Attention
+     * for causal attention with more queries than keys.
      *
      * @param scale   the logit scale, finite and non-zero; {@code Float.NaN} for {@code 1/√headDim}
      * @param threads ORT's intra-op threads
      */
     public OrtAttention(int batch, int queries, int keys, int heads, int headDim, boolean causal, float scale,
                         int threads) {
-        this(causal && queries > 1 ? Operator.ATTENTION : Operator.MULTI_HEAD_ATTENTION,
+        this(causal && queries > keys ? Operator.ATTENTION : Operator.MULTI_HEAD_ATTENTION,
                 batch, queries, keys, heads, headDim, causal, scale, threads);
     }
 

@@ -91,19 +91,22 @@ class OrtAttentionTest {
     }
 
     @Test
-    void theDefaultIsMultiHeadAttentionWhenNoKeyIsHiddenAndAttentionOtherwise() {
+    void theDefaultIsMultiHeadAttentionUnlessSomeQueriesSeeNoKey() {
         try (OrtAttention noncausal = new OrtAttention(1, 8, 8, 2, 16, false, Float.NaN, 1);
              OrtAttention decode = new OrtAttention(1, 1, 8, 2, 16, true, Float.NaN, 1);
              OrtAttention square = new OrtAttention(1, 8, 8, 2, 16, true, Float.NaN, 1);
-             OrtAttention chunk = new OrtAttention(1, 3, 8, 2, 16, true, Float.NaN, 1)) {
+             OrtAttention chunk = new OrtAttention(1, 3, 8, 2, 16, true, Float.NaN, 1);
+             OrtAttention moreQueries = new OrtAttention(1, 8, 3, 2, 16, true, Float.NaN, 1)) {
             assertEquals(Operator.MULTI_HEAD_ATTENTION, noncausal.operator());
             assertEquals(Masking.NONE, noncausal.masking());
             assertEquals(Operator.MULTI_HEAD_ATTENTION, decode.operator());
             assertEquals(Masking.NONE, decode.masking());
-            assertEquals(Operator.ATTENTION, square.operator());
+            assertEquals(Operator.MULTI_HEAD_ATTENTION, square.operator());
             assertEquals(Masking.OPERATOR_FLAG, square.masking());
-            assertEquals(Operator.ATTENTION, chunk.operator());
+            assertEquals(Operator.MULTI_HEAD_ATTENTION, chunk.operator());
             assertEquals(Masking.ADDITIVE_MASK, chunk.masking());
+            assertEquals(Operator.ATTENTION, moreQueries.operator());
+            assertEquals(Masking.ADDITIVE_MASK, moreQueries.masking());
             assertEquals((float) (1 / Math.sqrt(16)), noncausal.scale());
         }
     }
