@@ -3,6 +3,7 @@ package io.attn4j.cli;
 import io.attn4j.bench.compare.Compare;
 import io.attn4j.bench.compare.CompareConfig;
 import io.attn4j.bench.compare.KernelPeer;
+import io.attn4j.bench.peers.OrtAttentionPeer;
 import io.attn4j.bench.peers.TorchAttention;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -97,7 +98,7 @@ final class CompareCommand implements Callable<Integer> {
         if (!noCapture) {
             c = c.withCapture(capture != null ? capture : CaptureCommand.defaultCapture(err));
         }
-        List<KernelPeer> peers = new ArrayList<>(List.of(new TorchAttention()));
+        List<KernelPeer> peers = new ArrayList<>(List.of(new OrtAttentionPeer(), new TorchAttention()));
         Compare.Outcome outcome = Compare.run(c, "./attn4j " + String.join(" ", spec.commandLine().getParseResult()
                 .originalArgs()), peers, err);
         PrintWriter o = spec.commandLine().getOut();
