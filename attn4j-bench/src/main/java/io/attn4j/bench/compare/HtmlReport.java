@@ -50,27 +50,44 @@ final class HtmlReport {
         }
         sb.append("</ul></section>");
 
-        sb.append("<section id=\"kernels\"><h2>Time against length</h2><p>Median time of one call on random inputs, "
+        sb.append("<section id=\"kernels\"><h2>Time against length</h2><p>One chart per pattern and family of mechanisms, "
+                + "with flash and the peers in each. Median time of one call on random inputs, "
                 + "batch 1; prefill with the settings' heads and head dimension, decode one query against a cache of "
                 + "n. Lower is faster; both axes are logarithmic. Hover a point for its value. NC and CC attend to "
                 + "2n keys.</p><div class=\"grid\">");
+        // one chart per pattern and family of the catalog; flash and the peers appear in every one as yardsticks
+        Map<String, String> families = new LinkedHashMap<>();
+        for (Map<String, Object> k : kernels) {
+            String name = (String) k.get("mechanism");
+            families.put(name, family(name));
+        }
+        List<String> familyOrder = families.values().stream().filter(f -> f != null).distinct().toList();
         for (var pattern : CompareConfig.PATTERNS) {
-            List<Svg.Series> series = new ArrayList<>();
-            List<String> names = kernels.stream().filter(k -> pattern.id().equals(k.get("pattern")))
-                    .map(k -> (String) k.get("mechanism")).distinct().toList();
-            for (String name : names) {
-                List<Map<String, Object>> rows = kernels.stream().filter(k -> pattern.id().equals(k.get("pattern"))
-                        && name.equals(k.get("mechanism")) && "ok".equals(k.get("status"))).toList();
-                boolean decode = pattern == io.attn4j.attention.Pattern.DECODE; // x: the cache length
-                double[] x = rows.stream().mapToDouble(k -> num(k.get(decode ? "lk" : "n"))).toArray();
-                double[] y = rows.stream().mapToDouble(k -> num(((Map<String, Object>) k.get("ms")).get("median")))
-                        .toArray();
-                series.add(new Svg.Series(name, colors.get(name), x, y));
+            for (String family : familyOrder) {
+                List<Svg.Series> series = new ArrayList<>();
+                List<String> names = kernels.stream().filter(k -> pattern.id().equals(k.get("pattern")))
+                        .map(k -> (String) k.get("mechanism")).distinct()
+                        .filter(n -> family.equals(families.get(n)) || n.equals("flash") || families.get(n) == null)
+                        .toList();
+                if (names.stream().noneMatch(n -> family.equals(families.get(n)))) {
+                    continue;
+                }
+                for (String name : names) {
+                    List<Map<String, Object>> rows = kernels.stream().filter(k -> pattern.id().equals(k.get("pattern"))
+                            && name.equals(k.get("mechanism")) && "ok".equals(k.get("status"))).toList();
+                    boolean decode = pattern == io.attn4j.attention.Pattern.DECODE; // x: the cache length
+                    double[] x = rows.stream().mapToDouble(k -> num(k.get(decode ? "lk" : "n"))).toArray();
+                    double[] y = rows.stream().mapToDouble(k -> num(((Map<String, Object>) k.get("ms")).get("median")))
+                            .toArray();
+                    series.add(new Svg.Series(name + (families.get(name) == null ? " (peer)" : ""), colors.get(name),
+                            x, y));
+                }
+                String id = "time-" + pattern.id() + (familyOrder.size() > 1 ? "-" + family.replace(' ', '-') : "");
+                sb.append("<figure>").append(Svg.lineChart(id, pattern.id() + ": " + describe(pattern.id()) + " · "
+                                + family, pattern == io.attn4j.attention.Pattern.DECODE ? "cache length n (tokens)"
+                                : "query length n (tokens)", "median time (ms)", series, HtmlReport::tokens,
+                        HtmlReport::ms)).append("</figure>");
             }
-            sb.append("<figure>").append(Svg.lineChart("time-" + pattern.id(), pattern.id() + ": "
-                    + describe(pattern.id()), pattern == io.attn4j.attention.Pattern.DECODE ? "cache length n (tokens)"
-                    : "query length n (tokens)", "median time (ms)", series, HtmlReport::tokens, HtmlReport::ms))
-                    .append("</figure>");
         }
         sb.append("</div></section>");
 
@@ -266,6 +283,12 @@ final class HtmlReport {
 
     private static double num(Object o) {
         return o instanceof Number n ? n.doubleValue() : Double.NaN;
+    }
+
+    /** The catalog family of a mechanism, or null for a peer (not in the catalog). */
+    private static String family(String mechanism) {
+        return io.attn4j.catalog.Catalog.all().stream().filter(m -> m.id().equals(mechanism)).findFirst()
+                .map(m -> m.family().label()).orElse(null);
     }
 
     private static String describe(String pattern) {

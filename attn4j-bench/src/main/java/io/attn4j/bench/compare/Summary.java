@@ -58,7 +58,8 @@ final class Summary {
             sb.append(" — ").append(String.join(", ", others)).append('.');
             long skipped = points.stream().filter(p -> p.pattern() == pattern && p.status().equals("skipped")).count();
             if (skipped > 0) {
-                sb.append(String.format(Locale.ROOT, " %d longer point(s) skipped by the time cap.", skipped));
+                sb.append(String.format(Locale.ROOT, " %d point(s) skipped (time cap or shape; the table says why).",
+                        skipped));
             }
             lines.add(sb.toString());
         }

@@ -37,6 +37,39 @@ class CompareUnitsTest {
     }
 
     @Test
+    void aFailingPeerIsReportedWithItsErrorAndTheSweepGoesOn() {
+        CompareConfig c = CompareConfig.defaults(true, java.nio.file.Path.of("unused"))
+                .withMechanisms(List.of("flash")).withLengths(new int[] {64, 128, 256}).withShape(1, 16)
+                .withDecodeShape(1, 1, 16).withThreads(1)
+                .withTiming(1, new io.attn4j.bench.KernelBench.Protocol(0, 1, 0, 1, 0, 1));
+        KernelPeer broken = new KernelPeer() {
+            public String name() {
+                return "broken";
+            }
+
+            public String unavailableReason() {
+                return null;
+            }
+
+            public boolean supports(io.attn4j.attention.Pattern pattern) {
+                return pattern == io.attn4j.attention.Pattern.NS;
+            }
+
+            public Call open(io.attn4j.inputs.AttentionInputs in, boolean causal, float scale, int threads) {
+                throw new IllegalStateException("boom");
+            }
+        };
+        var peak = new io.attn4j.bench.MachinePeak(1, 100, 100, 10, 10, "test", "test");
+        List<KernelSweep.Point> points = new KernelSweep(c, peak, List.of(broken)).run(what -> { });
+        assertEquals(15 + 3, points.size(), "flash on 5 patterns and the peer on NS, 3 lengths each");
+        assertTrue(points.stream().filter(p -> p.mechanism().equals("flash")).allMatch(p -> p.status().equals("ok")));
+        List<KernelSweep.Point> peer = points.stream().filter(p -> p.mechanism().equals("broken")).toList();
+        assertEquals(List.of("failed", "skipped", "skipped"), peer.stream().map(KernelSweep.Point::status).toList());
+        assertEquals("IllegalStateException: boom", peer.getFirst().reason());
+        assertEquals("an earlier length failed", peer.get(1).reason());
+    }
+
+    @Test
     void quadraticFitRecoversItsCoefficients() {
         int[] n = {512, 1024, 3072, 4096, 9000};
         double[] y = new double[n.length];
