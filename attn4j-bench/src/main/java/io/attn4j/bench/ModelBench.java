@@ -217,7 +217,8 @@ public final class ModelBench {
         return v.length % 2 == 1 ? v[v.length / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
     }
 
-    private static double cosine(float[] a, float[] b) {
+    /** The cosine of two vectors, accumulated in double. */
+    public static double cosine(float[] a, float[] b) {
         double dot = 0, na = 0, nb = 0;
         for (int i = 0; i < a.length; i++) {
             dot += (double) a[i] * b[i];

@@ -1,5 +1,6 @@
 package io.attn4j.bench.compare;
 
+import io.attn4j.bench.ModelBench;
 import io.attn4j.bench.peers.OrtEncoder;
 import io.attn4j.catalog.Catalog;
 import io.attn4j.attention.Pattern;
@@ -171,7 +172,7 @@ final class ModelLevel {
                                    String[] genres) {
         double min = 1, sum = 0;
         for (int i = 0; i < vectors.length; i++) {
-            double c = cosine(vectors[i], exact[i]);
+            double c = ModelBench.cosine(vectors[i], exact[i]);
             min = Math.min(min, c);
             sum += c;
         }
@@ -182,15 +183,6 @@ final class ModelLevel {
         row.put("top10_overlap", overlap(top, exactTop, TOP));
     }
 
-    static double cosine(float[] a, float[] b) {
-        double dot = 0, na = 0, nb = 0;
-        for (int i = 0; i < a.length; i++) {
-            dot += (double) a[i] * b[i];
-            na += (double) a[i] * a[i];
-            nb += (double) b[i] * b[i];
-        }
-        return dot / Math.sqrt(na * nb);
-    }
 
     /** Each text's {@code count} nearest other texts by cosine, nearest first (ties by index). */
     static int[][] neighbours(float[][] v, int count) {
@@ -198,7 +190,7 @@ final class ModelLevel {
         double[][] sim = new double[n][n];
         for (int i = 0; i < n; i++) {
             for (int j = i + 1; j < n; j++) {
-                sim[i][j] = sim[j][i] = cosine(v[i], v[j]);
+                sim[i][j] = sim[j][i] = ModelBench.cosine(v[i], v[j]);
             }
         }
         int[][] top = new int[n][];

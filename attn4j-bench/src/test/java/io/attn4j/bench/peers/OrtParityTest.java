@@ -1,5 +1,6 @@
 package io.attn4j.bench.peers;
 
+import io.attn4j.bench.ModelBench;
 import io.attn4j.models.Encoder;
 import io.attn4j.models.bert.BertModel;
 import io.attn4j.models.corpus.Corpora;
@@ -71,7 +72,7 @@ class OrtParityTest {
             float[][] rows = ort.run(batch, List.of(output)).get(output);
             for (int b = 0; b < batch.length; b++) {
                 float[] theirs = minilm.pooling().apply(rows[b], new int[] {0, batch[b].length}, 384, true)[0];
-                double cosine = cosine(ours[from + b], theirs);
+                double cosine = ModelBench.cosine(ours[from + b], theirs);
                 sum += cosine;
                 if (cosine < min) {
                     min = cosine;
@@ -125,13 +126,4 @@ class OrtParityTest {
         }
     }
 
-    private static double cosine(float[] a, float[] b) {
-        double dot = 0, na = 0, nb = 0;
-        for (int i = 0; i < a.length; i++) {
-            dot += (double) a[i] * b[i];
-            na += (double) a[i] * a[i];
-            nb += (double) b[i] * b[i];
-        }
-        return dot / Math.sqrt(na * nb);
-    }
 }
