@@ -1163,7 +1163,8 @@ FloatVector p = poly.mul(f.mul(f)).add(f).add(1f).mul(twoToN);
             c33 = u.fma(x3, c33);
         }
         int o1 = out + sStride, o2 = o1 + sStride, o3 = o2 + sStride;
-        // the horizontal sums four at a time, written out (see sums4; a call here is too big for C2 to inline)
+        // the horizontal sums four at a time, written out: as a helper method C2 refused to inline it here (node
+        // budget) and boxed the sixteen vectors
         FloatVector ab0 = c00.blend(c01, BIT_HALF).add(c01.blend(c00, BIT_HALF).rearrange(XOR_HALF));
         FloatVector cd0 = c02.blend(c03, BIT_HALF).add(c03.blend(c02, BIT_HALF).rearrange(XOR_HALF));
         FloatVector r0 = ab0.blend(cd0, BIT_QUARTER).add(cd0.blend(ab0, BIT_QUARTER).rearrange(XOR_QUARTER));
