@@ -6,7 +6,6 @@ import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
@@ -89,10 +88,7 @@ public final class OnnxModel implements AutoCloseable {
         Objects.requireNonNull(path, "path");
         Arena arena = Arena.ofShared();
         try {
-            MemorySegment mapped;
-            try (FileChannel channel = FileChannel.open(path, StandardOpenOption.READ)) {
-                mapped = channel.map(FileChannel.MapMode.READ_ONLY, 0, channel.size(), arena);
-            }
+            MemorySegment mapped = MappedFiles.readOnly(path, arena);
             Path directory = path.toAbsolutePath().getParent();
             OnnxModel model = new OnnxModel(String.valueOf(path.getFileName()), directory, arena, mapped);
             model.readModel();
@@ -553,8 +549,8 @@ public final class OnnxModel implements AutoCloseable {
         }
         MemorySegment mapped = externalFiles.get(path);
         if (mapped == null) {
-            try (FileChannel channel = FileChannel.open(path, StandardOpenOption.READ)) {
-                mapped = channel.map(FileChannel.MapMode.READ_ONLY, 0, channel.size(), arena);
+            try {
+                mapped = MappedFiles.readOnly(path, arena);
             } catch (IOException | UnsupportedOperationException e) {
                 throw new ModelFormatException(what + ": cannot read external data file '" + location + "' in "
                         + directory + ": " + e, e);

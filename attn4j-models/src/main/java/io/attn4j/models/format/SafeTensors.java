@@ -14,7 +14,6 @@ import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.Arrays;
 import java.util.Collections;
 import java.util.LinkedHashMap;
@@ -143,10 +142,7 @@ public final class SafeTensors implements AutoCloseable {
         Objects.requireNonNull(path, "path");
         Arena arena = Arena.ofShared();
         try {
-            MemorySegment mapped;
-            try (FileChannel channel = FileChannel.open(path, StandardOpenOption.READ)) {
-                mapped = channel.map(FileChannel.MapMode.READ_ONLY, 0, channel.size(), arena);
-            }
+            MemorySegment mapped = MappedFiles.readOnly(path, arena);
             return read(mapped, String.valueOf(path.getFileName()), arena);
         } catch (Throwable t) {
             arena.close();
