@@ -16,23 +16,18 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class MainTest {
 
-    private record Run(int code, String out, String err) {
-    }
-
-    private static Run run(String... args) {
-        StringWriter out = new StringWriter(), err = new StringWriter();
-        int code = Main.execute(new PrintWriter(out, true), new PrintWriter(err, true), args);
-        return new Run(code, out.toString(), err.toString());
+    private static CliRun run(String... args) {
+        return CliRun.run(args);
     }
 
     @Test
     void mechanismsPrintsTheCatalog() {
-        Run table = run("mechanisms");
+        CliRun table = run("mechanisms");
         assertEquals(0, table.code());
         for (String id : List.of("reference", "naive", "flash", "lean")) {
             assertTrue(table.out().contains(id), table.out());
         }
-        Run json = run("mechanisms", "--json");
+        CliRun json = run("mechanisms", "--json");
         assertEquals(0, json.code());
         List<?> all = (List<?>) ((Map<?, ?>) Json.parse(json.out())).get("mechanisms");
         assertEquals(4, all.size());
@@ -45,7 +40,7 @@ class MainTest {
     @Test
     void benchKernelsWritesItsTableAndJson(@TempDir Path dir) throws Exception {
         Path json = dir.resolve("kernels.json");
-        Run r = run("bench", "kernels", "--mechanisms", "flash,naive", "--pattern", "NC", "--lengths", "24",
+        CliRun r = run("bench", "kernels", "--mechanisms", "flash,naive", "--pattern", "NC", "--lengths", "24",
                 "--head-dim", "16", "--heads", "4", "--kv-heads", "1", "--batch", "2", "--threads", "2", "--input",
                 "structured", "--json", json.toString());
         assertEquals(0, r.code(), r.err());
@@ -67,7 +62,7 @@ class MainTest {
     @Test
     void captureThenBenchKernelsOnTheCapture(@TempDir Path dir) throws Exception {
         Path capture = dir.resolve("capture");
-        Run c = run("capture", "--texts", "2", "--tokens", "64", "--out", capture.toString());
+        CliRun c = run("capture", "--texts", "2", "--tokens", "64", "--out", capture.toString());
         assertEquals(0, c.code(), c.err());
         assertTrue(c.out().startsWith("captured 2 texts (128 tokens; 2 genres) of minilm, 6 layers of 12 heads of 32"
                 + " dimensions"), c.out());
@@ -79,15 +74,15 @@ class MainTest {
         assertEquals(List.of("ca01", "cb01"), texts.stream().map(t -> ((Map<?, ?>) t).get("id")).toList());
         assertEquals(List.of(64.0, 64.0), texts.stream().map(t -> ((Map<?, ?>) t).get("tokens")).toList());
 
-        Run again = run("capture", "--texts", "2", "--tokens", "64", "--out", capture.toString());
+        CliRun again = run("capture", "--texts", "2", "--tokens", "64", "--out", capture.toString());
         assertEquals(2, again.code());
         assertTrue(again.err().contains("exists and is not empty") && again.err().contains("--force"), again.err());
-        Run tooMany = run("capture", "--tokens", "600", "--out", dir.resolve("other").toString());
+        CliRun tooMany = run("capture", "--tokens", "600", "--out", dir.resolve("other").toString());
         assertEquals(2, tooMany.code());
         assertTrue(tooMany.err().contains("--tokens 600") && tooMany.err().contains("512"), tooMany.err());
 
         Path json = dir.resolve("kernels.json");
-        Run bench = run("bench", "kernels", "--input", "captured", "--capture", capture.toString(), "--lengths", "64",
+        CliRun bench = run("bench", "kernels", "--input", "captured", "--capture", capture.toString(), "--lengths", "64",
                 "--mechanisms", "flash", "--pattern", "NS", "--batch", "6", "--threads", "2", "--json", json.toString());
         assertEquals(0, bench.code(), bench.err());
         Map<?, ?> row = (Map<?, ?>) ((List<?>) ((Map<?, ?>) Json.parse(Files.readString(json))).get("results")).get(0);
@@ -98,17 +93,17 @@ class MainTest {
         assertEquals(6.0, row.get("batch"));
         assertTrue((Double) row.get("rel_error") < 1e-5, row.toString());
 
-        Run heads = run("bench", "kernels", "--input", "captured", "--capture", capture.toString(), "--heads", "8",
+        CliRun heads = run("bench", "kernels", "--input", "captured", "--capture", capture.toString(), "--heads", "8",
                 "--lengths", "64");
         assertEquals(2, heads.code());
         assertTrue(heads.err().contains("has 12 heads of 32"), heads.err());
-        Run longer = run("bench", "kernels", "--input", "captured", "--capture", capture.toString(), "--lengths", "65");
+        CliRun longer = run("bench", "kernels", "--input", "captured", "--capture", capture.toString(), "--lengths", "65");
         assertEquals(2, longer.code());
         assertTrue(longer.err().contains("exceeds the longest captured text (64 tokens)"), longer.err());
-        Run missing = run("bench", "kernels", "--input", "captured", "--capture", dir.resolve("none").toString());
+        CliRun missing = run("bench", "kernels", "--input", "captured", "--capture", dir.resolve("none").toString());
         assertEquals(2, missing.code());
         assertTrue(missing.err().contains("does not exist"), missing.err());
-        Run notCaptured = run("bench", "kernels", "--capture", capture.toString());
+        CliRun notCaptured = run("bench", "kernels", "--capture", capture.toString());
         assertEquals(2, notCaptured.code());
         assertTrue(notCaptured.err().contains("only read with --input captured"), notCaptured.err());
     }
@@ -133,16 +128,16 @@ class MainTest {
 
     @Test
     void badOptionsGetOneClearLine() {
-        Run unknown = run("bench", "kernels", "--mechanisms", "nope");
+        CliRun unknown = run("bench", "kernels", "--mechanisms", "nope");
         assertEquals(2, unknown.code());
         assertTrue(unknown.err().contains("no mechanism 'nope'"), unknown.err());
-        Run pattern = run("bench", "kernels", "--pattern", "XX");
+        CliRun pattern = run("bench", "kernels", "--pattern", "XX");
         assertEquals(2, pattern.code());
         assertTrue(pattern.err().contains("allowed: NS, CS, NC, CC, decode"), pattern.err());
-        Run notANumber = run("bench", "kernels", "--lengths", "abc");
+        CliRun notANumber = run("bench", "kernels", "--lengths", "abc");
         assertEquals(2, notANumber.code());
         assertTrue(notANumber.err().contains("--lengths"), notANumber.err());
-        Run noCommand = run("frobnicate");
+        CliRun noCommand = run("frobnicate");
         assertEquals(2, noCommand.code());
     }
 }

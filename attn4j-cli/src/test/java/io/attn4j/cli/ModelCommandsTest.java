@@ -4,8 +4,6 @@ import io.attn4j.util.Json;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
@@ -20,13 +18,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** {@code embed} and {@code bench model} on the default model (all-MiniLM-L6-v2, resolved offline from ~/.m2). */
 class ModelCommandsTest {
-    private record Run(int code, String out, String err) {
-    }
-
-    private static Run run(String... args) {
-        StringWriter out = new StringWriter(), err = new StringWriter();
-        int code = Main.execute(new PrintWriter(out, true), new PrintWriter(err, true), args);
-        return new Run(code, out.toString(), err.toString());
+    private static CliRun run(String... args) {
+        return CliRun.run(args);
     }
 
     @Test
@@ -34,7 +27,7 @@ class ModelCommandsTest {
         Path input = dir.resolve("texts.txt");
         Files.writeString(input, "The first text.\n\n  \nA second one, \"quoted\".\nthird\n");
         Path jsonl = dir.resolve("out.jsonl"), npy = dir.resolve("out.npy");
-        Run r = run("embed", "--input", input.toString(), "--out", jsonl.toString(), "--threads", "2");
+        CliRun r = run("embed", "--input", input.toString(), "--out", jsonl.toString(), "--threads", "2");
         assertEquals(0, r.code(), r.err());
         assertTrue(r.out().contains("embedded 3 texts"), r.out());
         List<String> lines = Files.readAllLines(jsonl);
@@ -89,7 +82,7 @@ class ModelCommandsTest {
         for (Map.Entry<List<String>, String> c : cases.entrySet()) {
             String[] args = java.util.stream.Stream.concat(java.util.stream.Stream.of("embed"), c.getKey().stream())
                     .toArray(String[]::new);
-            Run r = run(args);
+            CliRun r = run(args);
             assertEquals(2, r.code(), c.getKey() + ": " + r.err());
             assertTrue(r.err().contains(c.getValue()), c.getKey() + ": " + r.err());
             assertFalse(r.err().contains("\tat "), "no stack trace: " + r.err());
@@ -102,7 +95,7 @@ class ModelCommandsTest {
     @Test
     void benchModelWritesTheIssueJson(@TempDir Path dir) throws Exception {
         Path json = dir.resolve("model.json");
-        Run r = run("bench", "model", "--batch", "2", "--tokens", "32", "--texts", "4", "--threads", "2", "--json",
+        CliRun r = run("bench", "model", "--batch", "2", "--tokens", "32", "--texts", "4", "--threads", "2", "--json",
                 json.toString());
         assertEquals(0, r.code(), r.err());
         Map<?, ?> doc = (Map<?, ?>) Json.parse(Files.readString(json));
@@ -117,7 +110,7 @@ class ModelCommandsTest {
         assertTrue((Double) doc.get("cosine_min") >= 0.99999, doc.toString());
         assertTrue((Double) doc.get("cosine_mean") >= (Double) doc.get("cosine_min"), doc.toString());
 
-        Run bad = run("bench", "model", "--tokens", "2");
+        CliRun bad = run("bench", "model", "--tokens", "2");
         assertEquals(2, bad.code());
         assertTrue(bad.err().contains("--tokens 2; allowed: >= 3"), bad.err());
     }
