@@ -4,6 +4,10 @@ import io.attn4j.attention.exact.FlashAttention;
 import io.attn4j.attention.exact.LeanDecode;
 import io.attn4j.attention.exact.NaiveAttention;
 import io.attn4j.attention.exact.ReferenceAttention;
+import io.attn4j.sparse.BlockTopK;
+import io.attn4j.sparse.Hip;
+import io.attn4j.sparse.SlidingWindow;
+import io.attn4j.sparse.Streaming;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -17,7 +21,11 @@ public final class Catalog {
             ReferenceAttention.DESCRIPTOR,
             NaiveAttention.DESCRIPTOR,
             FlashAttention.DESCRIPTOR,
-            LeanDecode.DESCRIPTOR);
+            LeanDecode.DESCRIPTOR,
+            SlidingWindow.DESCRIPTOR,
+            Streaming.DESCRIPTOR,
+            BlockTopK.DESCRIPTOR,
+            Hip.DESCRIPTOR);
 
     private Catalog() {
     }

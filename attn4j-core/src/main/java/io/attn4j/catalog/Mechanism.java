@@ -26,18 +26,38 @@ import java.util.function.BiFunction;
  * @param configType  the type of its configuration
  * @param defaults    its default configuration
  * @param factory     creates an instance from a configuration (of {@code configType}) and an engine
+ * @param guarantees  the structural properties it promises (all of them when {@code exact})
  */
 public record Mechanism(String id, Family family, String system, String paper, Set<Pattern> patterns,
                         Weights weights, boolean exact, boolean lse, boolean observers, String time, String memory,
                         Class<? extends MechanismConfig> configType, MechanismConfig defaults,
-                        BiFunction<MechanismConfig, Engine, AttentionMechanism> factory) {
+                        BiFunction<MechanismConfig, Engine, AttentionMechanism> factory,
+                        Set<Guarantee> guarantees) {
 
     public Mechanism {
         Objects.requireNonNull(id, "id");
         patterns = Set.copyOf(EnumSet.copyOf(patterns));
+        guarantees = guarantees.isEmpty() ? Set.of() : Set.copyOf(EnumSet.copyOf(guarantees));
+        if (exact && !guarantees.containsAll(Guarantee.all())) {
+            throw new IllegalArgumentException(id + " is exact, so it promises every guarantee; got " + guarantees);
+        }
         if (!configType.isInstance(defaults)) {
             throw new IllegalArgumentException("defaults of " + id + " are not a " + configType.getSimpleName());
         }
+    }
+
+    /** An exact mechanism's entry (every guarantee), or an approximation that promises none. */
+    public Mechanism(String id, Family family, String system, String paper, Set<Pattern> patterns, Weights weights,
+                     boolean exact, boolean lse, boolean observers, String time, String memory,
+                     Class<? extends MechanismConfig> configType, MechanismConfig defaults,
+                     BiFunction<MechanismConfig, Engine, AttentionMechanism> factory) {
+        this(id, family, system, paper, patterns, weights, exact, lse, observers, time, memory, configType, defaults,
+                factory, exact ? Guarantee.all() : Set.of());
+    }
+
+    /** Whether this mechanism promises {@code guarantee}. */
+    public boolean promises(Guarantee guarantee) {
+        return guarantees.contains(guarantee);
     }
 
     /** An instance with the default configuration on the default engine. */
