@@ -292,6 +292,61 @@ public final class BlockMask {
         return kept / ((double) rows * keyBlocks);
     }
 
+    /**
+     * The union of this block mask and {@code other} (same lengths and block sizes): a tile is kept when either
+     * keeps it, full when either has it full, and partial tiles apply {@code elementMask}, which must be the union
+     * of the two element masks (for example {@code a.mask().or(b.mask())}; {@code null} only if both are
+     * {@code null}). Rows are merged run by run in O(runs), so windows plus sinks on 64K tokens cost microseconds,
+     * where classifying their OR element by element would cost n².
+     */
+    public BlockMask or(BlockMask other, MaskMod elementMask) {
+        if (other.queryLength != queryLength || other.keyLength != keyLength || other.blockQ != blockQ
+                || other.blockK != blockK) {
+            throw new IllegalArgumentException("cannot unite " + this + " with " + other
+                    + "; allowed: the same lengths and block sizes");
+        }
+        if (elementMask == null && (mask != null || other.mask != null)) {
+            throw new IllegalArgumentException("the union of masked block masks needs the union of their element "
+                    + "masks; got null");
+        }
+        boolean shared = isShared() && other.isShared();
+        int b = shared ? 1 : Math.max(batch, other.batch), h = shared ? 1 : Math.max(heads, other.heads);
+        if (!shared && ((!isShared() && (batch != b || heads != h))
+                || (!other.isShared() && (other.batch != b || other.heads != h)))) {
+            throw new IllegalArgumentException("cannot unite " + this + " with " + other
+                    + "; allowed: the same batch and heads, or shared");
+        }
+        Builder out = new Builder(b, h, queryLength, keyLength, blockQ, blockK, elementMask);
+        byte[] kind = new byte[keyBlocks]; // 0 = skipped, 1 = partial, 2 = full
+        for (int bi = 0; bi < b; bi++) {
+            for (int hi = 0; hi < h; hi++) {
+                for (int qb = 0; qb < queryBlocks; qb++) {
+                    out.startRow(bi, hi, qb);
+                    int rowA = row(bi, hi, qb), rowB = other.row(bi, hi, qb);
+                    int lo = keyBlocks, hi2 = 0;
+                    for (BlockMask m : new BlockMask[] {this, other}) {
+                        int r = m == this ? rowA : rowB;
+                        for (int run = m.rowStart[r]; run < m.rowStart[r + 1]; run++) {
+                            byte k = m.runFull[run] ? (byte) 2 : (byte) 1;
+                            for (int kb = m.runFrom[run]; kb < m.runTo[run]; kb++) {
+                                kind[kb] = (byte) Math.max(kind[kb], k);
+                            }
+                            lo = Math.min(lo, m.runFrom[run]);
+                            hi2 = Math.max(hi2, m.runTo[run]);
+                        }
+                    }
+                    for (int kb = lo; kb < hi2; kb++) {
+                        if (kind[kb] != 0) {
+                            out.add(kb, kb + 1, kind[kb] == 2);
+                            kind[kb] = 0;
+                        }
+                    }
+                }
+            }
+        }
+        return out.build();
+    }
+
     /** Checks that this block mask serves a call of the given shape, naming the mismatch if not. */
     public void checkFits(int callBatch, int callHeads, int callQueryLength, int callKeyLength) {
         if (callQueryLength != queryLength || callKeyLength != keyLength) {

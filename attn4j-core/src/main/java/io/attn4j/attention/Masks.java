@@ -18,6 +18,9 @@ import java.util.Objects;
  *       (FlashAttention's {@code window_size=(left, right)})</td></tr>
  *   <tr><td>{@link #prefixLm(int) prefixLm(n)}</td><td>{@code k < n} or {@code k <= p}: a bidirectional prefix,
  *       causal after it</td></tr>
+ *   <tr><td>{@link #sinks(int) sinks(s)}</td><td>{@code k < s}: the first {@code s} keys (attention sinks,
+ *       StreamingLLM); combine with a window by {@link MaskMod#or}, or by {@link BlockMask#or} for long
+ *       sequences</td></tr>
  *   <tr><td>{@link #blockCausal(int) blockCausal(b)}</td><td>{@code k < (⌊p / b⌋ + 1) · b}: every key of the
  *       query's block and all earlier blocks</td></tr>
  *   <tr><td>{@link #dilated(int, int) dilated(w, d)}</td><td>{@code k = p + j·d} for {@code |j| < w}</td></tr>
@@ -64,6 +67,14 @@ public final class Masks {
             throw new IllegalArgumentException("prefixLength = " + prefixLength + "; allowed: >= 0");
         }
         return new PrefixLm(prefixLength, 0);
+    }
+
+    /** The first {@code count} keys, whatever the query ({@code count >= 0}): attention sinks. */
+    public static IntervalMask sinks(int count) {
+        if (count < 0) {
+            throw new IllegalArgumentException("sinks = " + count + "; allowed: >= 0");
+        }
+        return new Sinks(count);
     }
 
     /** Block-causal: a query sees every key of its own block of {@code blockSize} positions and of earlier ones. */
@@ -281,6 +292,23 @@ public final class Masks {
         @Override
         public IntervalMask bind(int queryLength, int keyLength) {
             return new PrefixLm(prefixLength, keyLength - queryLength);
+        }
+    }
+
+    private record Sinks(int count) implements IntervalMask {
+        @Override
+        public boolean dependsOnBatchOrHead() {
+            return false;
+        }
+
+        @Override
+        public int keyFrom(int batch, int head, int query) {
+            return 0;
+        }
+
+        @Override
+        public int keyTo(int batch, int head, int query) {
+            return count;
         }
     }
 

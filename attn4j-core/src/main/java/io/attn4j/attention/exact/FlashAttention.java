@@ -133,11 +133,17 @@ public final class FlashAttention implements AttentionMechanism {
             throw new IllegalArgumentException("score mod given both as an argument and in the spec; give it once");
         }
         AttentionProblem p = AttentionProblem.of(q, k, v, scoreMod == null ? spec : spec.scoreMod(scoreMod), out);
-        blocks.checkFits(p.batch(), p.heads(), p.queryLength(), p.keyLength());
         return run(p, blocks);
     }
 
-    AttentionResult run(AttentionProblem p, BlockMask blocks) {
+    /**
+     * Attention of a validated problem over the tiles of {@code blocks}, which decides everything about visibility:
+     * its element mask applies in partial tiles and {@code p.mask()} is not consulted. This is how sparse mechanisms
+     * run exact attention on the key blocks they selected, without a second softmax kernel; {@code blocks} must fit
+     * the problem ({@link BlockMask#checkFits}).
+     */
+    public AttentionResult run(AttentionProblem p, BlockMask blocks) {
+        blocks.checkFits(p.batch(), p.heads(), p.queryLength(), p.keyLength());
         int batch = p.batch(), heads = p.heads(), lq = p.queryLength(), lk = p.keyLength();
         int queryBlocks = blocks.queryBlocks();
         int tasks = batch * heads * queryBlocks;

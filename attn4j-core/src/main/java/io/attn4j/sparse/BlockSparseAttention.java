@@ -1,0 +1,81 @@
+package io.attn4j.sparse;
+
+import io.attn4j.attention.AttentionProblem;
+import io.attn4j.attention.AttentionResult;
+import io.attn4j.attention.AttentionSpec;
+import io.attn4j.attention.BlockMask;
+import io.attn4j.attention.UnsupportedInputException;
+import io.attn4j.attention.exact.FlashAttention;
+import io.attn4j.catalog.Guarantee;
+import io.attn4j.catalog.Mechanism;
+import io.attn4j.runtime.Engine;
+import io.attn4j.tensor.Tensor;
+
+/**
+ * The shape every mechanism shares that computes exact attention on a selection of tiles: validate the call, let
+ * the mechanism choose a {@link BlockMask}, and run {@code flash}'s kernel over exactly those tiles
+ * ({@link FlashAttention#run}). No mechanism here has a softmax kernel of its own.
+ *
+ * <p>A selection starts from the tiles the spec's own mask leaves visible ({@link #visible}) and keeps a subset of
+ * them with their kind, so a query never sees a key the caller's mask hides; partial tiles apply the caller's mask
+ * (and any element mask the mechanism adds).
+ */
+public abstract class BlockSparseAttention implements SparseAttention {
+    protected final Engine engine;
+    private final FlashAttention flash;
+
+    /** {@code blockQ} × {@code blockK} are both the selection's granularity and the kernel's tiles. */
+    protected BlockSparseAttention(Engine engine, int blockQ, int blockK) {
+        this.engine = engine;
+        this.flash = new FlashAttention(new FlashAttention.Config(blockQ, blockK), engine);
+    }
+
+    /** The tiles this mechanism attends to for a validated call. */
+    protected abstract BlockMask select(AttentionProblem p);
+
+    @Override
+    public final AttentionResult forward(Tensor q, Tensor k, Tensor v, AttentionSpec spec, Tensor out) {
+        AttentionProblem p = problem(q, k, v, spec, out);
+        return flash.run(p, select(p));
+    }
+
+    @Override
+    public final KeptKeys keptKeys(Tensor q, Tensor k, Tensor v, AttentionSpec spec) {
+        return KeptKeys.of(select(problem(q, k, v, spec, null)));
+    }
+
+    /** Validates the call against the descriptor (pattern, mask, score mod, LSE, observers) and resolves it. */
+    protected final AttentionProblem problem(Tensor q, Tensor k, Tensor v, AttentionSpec spec, Tensor out) {
+        Mechanism m = descriptor();
+        if (spec != null) {
+            m.checkSupports(spec);
+            if (spec.mask() != null && !m.promises(Guarantee.MASKS)) {
+                throw new UnsupportedInputException(m.id() + " takes no mask besides causal (got " + spec.mask()
+                        + "); its selection is the mask");
+            }
+            if (spec.scoreMod() != null && !m.promises(Guarantee.SCORE_MODS)) {
+                throw new UnsupportedInputException(m.id() + " takes no score mod (got " + spec.scoreMod() + ")");
+            }
+        }
+        AttentionProblem p = AttentionProblem.of(q, k, v, spec, out);
+        if (!m.supports(p.pattern())) {
+            throw new UnsupportedInputException(m.id() + " supports the patterns " + m.patternList()
+                    + "; this call (Lq = " + p.queryLength() + ", Lk = " + p.keyLength() + ", "
+                    + (spec.isCausal() ? "causal" : "noncausal") + ") is " + p.pattern().id());
+        }
+        return p;
+    }
+
+    /** The tiles the call's own mask leaves visible, at the kernel's block sizes. */
+    protected final BlockMask visible(AttentionProblem p) {
+        return BlockMask.of(p.mask(), p.batch(), p.heads(), p.queryLength(), p.keyLength(), blockQ(), blockK());
+    }
+
+    protected final int blockQ() {
+        return flash.config().blockQ();
+    }
+
+    protected final int blockK() {
+        return flash.config().blockK();
+    }
+}
