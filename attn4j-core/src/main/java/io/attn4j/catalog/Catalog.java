@@ -4,7 +4,11 @@ import io.attn4j.attention.exact.FlashAttention;
 import io.attn4j.attention.exact.LeanDecode;
 import io.attn4j.attention.exact.NaiveAttention;
 import io.attn4j.attention.exact.ReferenceAttention;
+import io.attn4j.attention.AttentionMechanism;
+import io.attn4j.runtime.Engine;
 import io.attn4j.sparse.BlockTopK;
+import io.attn4j.sparse.BudgetedConfig;
+import io.attn4j.sparse.KeyBudget;
 import io.attn4j.sparse.Hip;
 import io.attn4j.sparse.SlidingWindow;
 import io.attn4j.sparse.Streaming;
@@ -33,6 +37,33 @@ public final class Catalog {
     /** Every mechanism, in catalog order. */
     public static List<Mechanism> all() {
         return ALL;
+    }
+
+    /**
+     * An instance from a mechanism spec: a catalog id, optionally with a key budget after {@code @} for mechanisms
+     * whose configuration takes one ({@code hip@25%}, {@code block-topk@0.1}, {@code sliding-window@1024}).
+     *
+     * @throws IllegalArgumentException for an unknown id, an invalid budget, or a budget given to a mechanism that
+     *                                  takes none
+     */
+    public static AttentionMechanism create(String spec, Engine engine) {
+        Mechanism m = get(idOf(spec));
+        int at = spec.indexOf('@');
+        if (at < 0) {
+            return m.create(engine);
+        }
+        if (!(m.defaults() instanceof BudgetedConfig budgeted)) {
+            throw new IllegalArgumentException("'" + spec + "': " + m.id() + " takes no key budget; allowed: a budget "
+                    + "only for " + String.join(", ", ALL.stream().filter(x -> x.defaults() instanceof BudgetedConfig)
+                    .map(Mechanism::id).toList()));
+        }
+        return m.create(budgeted.withKeyBudget(KeyBudget.parse(spec.substring(at + 1))), engine);
+    }
+
+    /** The catalog id of a mechanism spec ({@code hip@25%} → {@code hip}). */
+    public static String idOf(String spec) {
+        int at = spec.indexOf('@');
+        return at < 0 ? spec : spec.substring(0, at);
     }
 
     /** The mechanism with this id. */

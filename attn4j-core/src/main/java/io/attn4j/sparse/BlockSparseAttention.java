@@ -4,6 +4,7 @@ import io.attn4j.attention.AttentionProblem;
 import io.attn4j.attention.AttentionResult;
 import io.attn4j.attention.AttentionSpec;
 import io.attn4j.attention.BlockMask;
+import io.attn4j.attention.Pattern;
 import io.attn4j.attention.UnsupportedInputException;
 import io.attn4j.attention.exact.FlashAttention;
 import io.attn4j.catalog.Guarantee;
@@ -69,6 +70,11 @@ public abstract class BlockSparseAttention implements SparseAttention {
     /** The tiles the call's own mask leaves visible, at the kernel's block sizes. */
     protected final BlockMask visible(AttentionProblem p) {
         return BlockMask.of(p.mask(), p.batch(), p.heads(), p.queryLength(), p.keyLength(), blockQ(), blockK());
+    }
+
+    /** Whether the call is causal (CS, CC or decode). */
+    protected static boolean causal(AttentionProblem p) {
+        return p.pattern() == Pattern.CS || p.pattern() == Pattern.CC || p.pattern() == Pattern.DECODE;
     }
 
     protected final int blockQ() {

@@ -8,7 +8,6 @@ import io.attn4j.attention.Pattern;
 import io.attn4j.catalog.Family;
 import io.attn4j.catalog.Guarantee;
 import io.attn4j.catalog.Mechanism;
-import io.attn4j.catalog.MechanismConfig;
 import io.attn4j.catalog.Weights;
 import io.attn4j.runtime.Engine;
 import io.attn4j.simd.VectorOps;
@@ -23,9 +22,10 @@ import java.util.Objects;
  * SpAtten's token ranking.
  *
  * <p><b>Algorithm.</b> Queries are cut into blocks of {@code blockQ} and keys into tiles of {@code blockK}. Each
- * query block gets a budget of tiles ({@code ⌈budget(visible keys) / blockK⌉}) and keeps its last visible tile (the
- * diagonal, so a causal query always sees itself), its first {@code sinkTiles} tiles (attention sinks), and the
- * other tiles with the highest block score, where the score is
+ * query block gets a budget of tiles ({@code ⌈budget(visible keys) / blockK⌉}) and keeps its diagonal band (the
+ * tiles holding its own positions, so a causal query always sees itself and its neighbours), its first
+ * {@code sinkTiles} tiles (attention sinks), and up to the budget the other tiles with the highest block score,
+ * where the score is
  * <ul>
  *   <li>{@link Estimate#POOLED_MAX} (default): the block's mean query (scaled) against every key of the tile, the
  *       maximum taken: one pooled query per block, so scoring costs {@code 1/blockQ} of full attention and runs
@@ -38,8 +38,8 @@ import java.util.Objects;
  * </ul>
  * {@code flash} then computes exact attention over the kept tiles only.
  *
- * <p><b>Choices.</b> The budget counts whole tiles; forced tiles count within it (a budget of one tile keeps only the
- * diagonal). Scores ignore score mods (the kernel applies them). Ties go to the earlier tile. The selection of a
+ * <p><b>Choices.</b> The budget counts whole tiles; the diagonal band and the sinks count within it but are kept even
+ * when it is smaller (so the smallest budget keeps them and nothing else). Scores ignore score mods (the kernel applies them). Ties go to the earlier tile. The selection of a
  * block depends on all its queries, so a query's keys can depend on later queries of its block: causal outputs
  * are not prefix invariant at block granularity, which the descriptor declares.
  *
@@ -61,12 +61,12 @@ public final class BlockTopK extends BlockSparseAttention {
     /**
      * @param budget    keys per query, as tokens or a share of the visible keys (rounded up to tiles)
      * @param estimate  how blocks are scored
-     * @param sinkTiles leading tiles always kept (within the budget)
+     * @param sinkTiles leading tiles always kept (beside the budget, like StreamingLLM's sinks)
      * @param blockQ    queries per block (selection granularity and kernel tile)
      * @param blockK    keys per tile
      */
     public record Config(KeyBudget budget, Estimate estimate, int sinkTiles, int blockQ, int blockK)
-            implements MechanismConfig {
+            implements BudgetedConfig {
         public Config {
             Objects.requireNonNull(budget, "budget");
             Objects.requireNonNull(estimate, "estimate");
@@ -84,6 +84,11 @@ public final class BlockTopK extends BlockSparseAttention {
         /** 10 % of the visible keys. */
         public static Config defaults() {
             return of(KeyBudget.ratio(0.1));
+        }
+
+        @Override
+        public Config withKeyBudget(KeyBudget newBudget) {
+            return new Config(newBudget, estimate, sinkTiles, blockQ, blockK);
         }
 
         public Config withEstimate(Estimate newEstimate) {

@@ -7,7 +7,6 @@ import io.attn4j.attention.Pattern;
 import io.attn4j.catalog.Family;
 import io.attn4j.catalog.Guarantee;
 import io.attn4j.catalog.Mechanism;
-import io.attn4j.catalog.MechanismConfig;
 import io.attn4j.catalog.Weights;
 import io.attn4j.runtime.Engine;
 import io.attn4j.simd.VectorOps;
@@ -41,11 +40,11 @@ public final class Hip extends BlockSparseAttention {
 
     /**
      * @param budget    keys per query (rounded up to tiles)
-     * @param sinkTiles leading tiles always kept (within the budget)
+     * @param sinkTiles leading tiles always kept (beside the budget, like StreamingLLM's sinks)
      * @param blockQ    queries per block
      * @param blockK    keys per tile: the leaves of the search
      */
-    public record Config(KeyBudget budget, int sinkTiles, int blockQ, int blockK) implements MechanismConfig {
+    public record Config(KeyBudget budget, int sinkTiles, int blockQ, int blockK) implements BudgetedConfig {
         public Config {
             Objects.requireNonNull(budget, "budget");
             if (sinkTiles < 0) {
@@ -61,6 +60,11 @@ public final class Hip extends BlockSparseAttention {
         /** 10 % of the visible keys. */
         public static Config defaults() {
             return of(KeyBudget.ratio(0.1));
+        }
+
+        @Override
+        public Config withKeyBudget(KeyBudget newBudget) {
+            return new Config(newBudget, sinkTiles, blockQ, blockK);
         }
     }
 

@@ -67,6 +67,23 @@ public record KeyBudget(int tokens, double ratio) {
         return (int) Math.min(visible, Math.max(1, Math.ceil(ratio * visible - 1e-9)));
     }
 
+    /**
+     * The window length that spends this budget on a call of {@code queryLength} queries over {@code keyLength}
+     * keys: a token budget is the window itself; a ratio is taken of the keys a query sees on average (about half
+     * the keys of a causal self-attention call), so a window and a top-k selection at the same ratio compute the
+     * same share of the mask's area. A noncausal window of w reaches w − 1 keys on each side (2w − 1 keys).
+     */
+    public int windowOf(int queryLength, int keyLength, boolean causal) {
+        if (!isRatio()) {
+            return tokens;
+        }
+        if (causal) {
+            double meanVisible = keyLength - queryLength + (queryLength + 1) / 2.0;
+            return (int) Math.max(1, Math.ceil(ratio * meanVisible - 1e-9));
+        }
+        return (int) Math.max(1, Math.ceil((ratio * keyLength + 1) / 2 - 1e-9));
+    }
+
     @Override
     public String toString() {
         return isRatio() ? String.format(Locale.ROOT, "%s%%", trim(ratio * 100)) : tokens + " tokens";

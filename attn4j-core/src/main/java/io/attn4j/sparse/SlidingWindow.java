@@ -8,7 +8,6 @@ import io.attn4j.attention.Pattern;
 import io.attn4j.catalog.Family;
 import io.attn4j.catalog.Guarantee;
 import io.attn4j.catalog.Mechanism;
-import io.attn4j.catalog.MechanismConfig;
 import io.attn4j.catalog.Weights;
 import io.attn4j.runtime.Engine;
 
@@ -25,7 +24,7 @@ import java.util.EnumSet;
  * O(query blocks) and {@code flash} computes exactly the tiles the window touches: about {@code n·(w + blockK)}
  * score entries instead of {@code n²/2}.
  *
- * <p><b>Choices.</b> Positions are bottom-right aligned like every mask here, so decode against a cache keeps the
+ * <p><b>Choices.</b> A window given as a ratio spends that share of the mask's area ({@link KeyBudget#windowOf}). Positions are bottom-right aligned like every mask here, so decode against a cache keeps the
  * last w keys. The spec's own mask and score mod apply on top. No log-sum-exp is offered: splitting the keys of a
  * call moves the window, so partial states of a windowed call do not merge into the unsplit one.
  *
@@ -34,26 +33,33 @@ import java.util.EnumSet;
 public final class SlidingWindow extends BlockSparseAttention {
 
     /**
-     * @param window the keys a causal query sees (itself included); noncausal, the reach on each side plus one
+     * @param window the keys a causal query sees (itself included), as tokens or a share of the key length;
+     *               noncausal, the reach on each side plus one
      * @param blockQ queries per tile
      * @param blockK keys per tile
      */
-    public record Config(int window, int blockQ, int blockK) implements MechanismConfig {
+    public record Config(KeyBudget window, int blockQ, int blockK) implements BudgetedConfig {
         public Config {
-            if (window < 1) {
-                throw new IllegalArgumentException("window = " + window + "; allowed: >= 1 keys");
-            }
+            java.util.Objects.requireNonNull(window, "window");
             checkBlocks(blockQ, blockK);
         }
 
-        /** A window of {@code window} keys with the default tiles. */
+        /** A window of {@code window} keys ({@code >= 1}) with the default tiles. */
         public static Config of(int window) {
-            return new Config(window, 128, 64);
+            if (window < 1) {
+                throw new IllegalArgumentException("window = " + window + "; allowed: >= 1 keys");
+            }
+            return new Config(KeyBudget.tokens(window), 128, 64);
         }
 
         /** 1024 keys: CAB's and the long-context setting. */
         public static Config defaults() {
             return of(1024);
+        }
+
+        @Override
+        public Config withKeyBudget(KeyBudget budget) {
+            return new Config(budget, blockQ, blockK);
         }
     }
 
@@ -84,7 +90,8 @@ public final class SlidingWindow extends BlockSparseAttention {
 
     @Override
     protected BlockMask select(AttentionProblem p) {
-        MaskMod window = Masks.slidingWindow(config.window()).bind(p.queryLength(), p.keyLength());
+        MaskMod window = Masks.slidingWindow(config.window().windowOf(p.queryLength(), p.keyLength(), causal(p)))
+                .bind(p.queryLength(), p.keyLength());
         MaskMod mask = p.mask() == null ? window : p.mask().and(window);
         return BlockMask.of(mask, p.batch(), p.heads(), p.queryLength(), p.keyLength(), blockQ(), blockK());
     }

@@ -8,7 +8,6 @@ import io.attn4j.attention.Pattern;
 import io.attn4j.catalog.Family;
 import io.attn4j.catalog.Guarantee;
 import io.attn4j.catalog.Mechanism;
-import io.attn4j.catalog.MechanismConfig;
 import io.attn4j.catalog.Weights;
 import io.attn4j.runtime.Engine;
 
@@ -33,23 +32,30 @@ public final class Streaming extends BlockSparseAttention {
 
     /**
      * @param sinks  the first keys every query sees ({@code >= 0})
-     * @param window the recent keys a causal query sees (itself included), {@code >= 1}
+     * @param window the recent keys a causal query sees (itself included), as tokens or a share of the key length
      * @param blockQ queries per tile
      * @param blockK keys per tile
      */
-    public record Config(int sinks, int window, int blockQ, int blockK) implements MechanismConfig {
+    public record Config(int sinks, KeyBudget window, int blockQ, int blockK) implements BudgetedConfig {
         public Config {
             if (sinks < 0) {
                 throw new IllegalArgumentException("sinks = " + sinks + "; allowed: >= 0 keys");
             }
-            if (window < 1) {
-                throw new IllegalArgumentException("window = " + window + "; allowed: >= 1 keys");
-            }
+            java.util.Objects.requireNonNull(window, "window");
             SlidingWindow.checkBlocks(blockQ, blockK);
         }
 
         public static Config of(int sinks, int window) {
-            return new Config(sinks, window, 128, 64);
+            if (window < 1) {
+                throw new IllegalArgumentException("window = " + window + "; allowed: >= 1 keys");
+            }
+            return new Config(sinks, KeyBudget.tokens(window), 128, 64);
+        }
+
+        /** The budget goes to the window; the sinks stay. */
+        @Override
+        public Config withKeyBudget(KeyBudget budget) {
+            return new Config(sinks, budget, blockQ, blockK);
         }
 
         public static Config defaults() {
@@ -85,7 +91,7 @@ public final class Streaming extends BlockSparseAttention {
     @Override
     protected BlockMask select(AttentionProblem p) {
         int lq = p.queryLength(), lk = p.keyLength();
-        MaskMod window = Masks.slidingWindow(config.window()).bind(lq, lk);
+        MaskMod window = Masks.slidingWindow(config.window().windowOf(lq, lk, causal(p))).bind(lq, lk);
         MaskMod recent = p.mask() == null ? window : p.mask().and(window);
         BlockMask blocks = BlockMask.of(recent, p.batch(), p.heads(), lq, lk, blockQ(), blockK());
         if (config.sinks() == 0) {

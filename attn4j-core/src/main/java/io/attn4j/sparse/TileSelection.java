@@ -10,9 +10,11 @@ import java.util.Arrays;
  * The frame of every per-query-block tile selection (block top-k, HiP): for each (batch, head) in parallel, a
  * {@link HeadChooser} prepares what it needs once, then for each query block it receives the tiles the call's mask
  * leaves visible and a budget of tiles, and picks. The frame handles what they share: the budget in tiles, the
- * tiles every row keeps (the last visible tile, so a causal query always sees its own key, and the first
- * {@code sinkTiles} visible tiles), an unchanged row when the budget covers it, and the assembly of the block mask
- * with each kept tile's kind from the visible mask.
+ * tiles every row keeps (the diagonal band — the visible tiles holding the block's own positions, so a causal query
+ * always sees itself and its nearest neighbours — and the first {@code sinkTiles} visible tiles, where pretrained
+ * models park attention; both kept even beyond the budget, as StreamingLLM keeps its sinks beside its window), an
+ * unchanged row when the budget covers it, and the assembly of the block mask with each kept tile's kind from the
+ * visible mask.
  */
 final class TileSelection {
 
@@ -24,7 +26,7 @@ final class TileSelection {
          *
          * @param tiles  the visible key blocks of the row, ascending; {@code count} of them
          * @param forced which candidates are kept anyway (they are not to be returned)
-         * @param keep   how many more candidates to keep ({@code >= 1}, fewer than the unforced candidates)
+         * @param keep   how many more candidates to keep at most ({@code >= 1})
          */
         int choose(int qb, int[] tiles, int count, boolean[] forced, int keep, int[] out);
     }
@@ -41,7 +43,8 @@ final class TileSelection {
     static BlockMask select(AttentionProblem p, BlockMask visible, KeyBudget budget, int sinkTiles, Engine engine,
                             ChooserFactory factory) {
         int batch = p.batch(), heads = p.heads(), queryBlocks = visible.queryBlocks(), keyBlocks = visible.keyBlocks();
-        int bk = visible.blockK(), lk = p.keyLength();
+        int bq = visible.blockQ(), bk = visible.blockK(), lq = p.queryLength(), lk = p.keyLength();
+        int offset = lk - lq; // query row i sits at key position i + offset (bottom-right alignment)
         int[][] kept = new int[batch * heads * queryBlocks][];
         engine.parallelFor(batch * heads, bh -> {
             int b = bh / heads, h = bh % heads;
@@ -63,13 +66,23 @@ final class TileSelection {
                 if (budgetTiles >= count) {
                     rowKept = Arrays.copyOf(tiles, count);
                 } else {
-                    // the last visible tile (the diagonal of a causal row), then the sink tiles, within the budget
-                    Arrays.fill(forced, 0, count, false);
-                    forced[count - 1] = true;
-                    int nForced = 1;
-                    for (int c = 0; c < Math.min(sinkTiles, count - 1) && nForced < budgetTiles; c++) {
-                        forced[c] = true;
-                        nForced++;
+                    // the diagonal band (the tiles holding the block's own positions, so every causal query sees
+                    // itself and its nearest neighbours) and the sink tiles, kept whatever the budget
+                    int first = (qb * bq + offset) / bk, last = (Math.min(qb * bq + bq, lq) - 1 + offset) / bk;
+                    int nForced = 0;
+                    for (int c = 0; c < count; c++) {
+                        forced[c] = tiles[c] >= first && tiles[c] <= last;
+                        nForced += forced[c] ? 1 : 0;
+                    }
+                    if (nForced == 0) {
+                        forced[count - 1] = true; // no visible tile on the diagonal (cross-attention): the last one
+                        nForced = 1;
+                    }
+                    for (int c = 0; c < Math.min(sinkTiles, count); c++) {
+                        if (!forced[c]) {
+                            forced[c] = true;
+                            nForced++;
+                        }
                     }
                     int n = 0;
                     if (budgetTiles > nForced) {

@@ -28,13 +28,13 @@ record SparseCase(IntFunction<MechanismConfig> coveringAll, MechanismConfig smal
                     SlidingWindow.Config.of(1),
                     SlidingWindow.Config.of(1 << 20),
                     List.of(() -> SlidingWindow.Config.of(0), () -> SlidingWindow.Config.of(-5),
-                            () -> new SlidingWindow.Config(8, 0, 64))),
+                            () -> new SlidingWindow.Config(KeyBudget.tokens(8), 0, 64))),
             "streaming", new SparseCase(
                     n -> Streaming.Config.of(0, n),
                     Streaming.Config.of(0, 1),
                     Streaming.Config.of(1 << 20, 1 << 20),
                     List.of(() -> Streaming.Config.of(-1, 8), () -> Streaming.Config.of(4, 0),
-                            () -> new Streaming.Config(4, 8, 64, 2000))),
+                            () -> new Streaming.Config(4, KeyBudget.tokens(8), 64, 2000))),
             "block-topk", new SparseCase(
                     n -> BlockTopK.Config.of(KeyBudget.tokens(n)),
                     BlockTopK.Config.of(KeyBudget.tokens(1)),
