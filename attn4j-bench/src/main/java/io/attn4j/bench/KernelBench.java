@@ -1,6 +1,7 @@
 package io.attn4j.bench;
 
 import io.attn4j.util.Json;
+import io.attn4j.analysis.Fidelity;
 import io.attn4j.attention.AttentionMechanism;
 import io.attn4j.attention.AttentionProblem;
 import io.attn4j.attention.AttentionSpec;
@@ -58,7 +59,6 @@ import java.util.function.Consumer;
  * </ul>
  */
 public final class KernelBench {
-    private static final int ERROR_ROWS_ALL = 64;
 
     private KernelBench() {
     }
@@ -90,7 +90,7 @@ public final class KernelBench {
             if (mechanisms.isEmpty()) {
                 throw new IllegalArgumentException("--mechanisms is empty");
             }
-            mechanisms.forEach(Catalog::get);
+            mechanisms.forEach(m -> Catalog.create(m, Engine.defaults()));
             if (lengths.length == 0) {
                 throw new IllegalArgumentException("--lengths is empty");
             }
@@ -255,19 +255,19 @@ public final class KernelBench {
             AttentionProblem.of(in.q(), in.k(), in.v(), spec.checkFinite(true), null); // validate once
             Work work = work(spec, shape);
             double flops = work.flops(), bytes = work.bytes();
-            ReferenceRows errorRows = null;
+            Fidelity errorRows = null;
             for (String id : c.mechanisms()) {
-                Mechanism m = Catalog.get(id);
+                Mechanism m = Catalog.get(Catalog.idOf(id));
                 progress.accept(String.format("%-10s %-6s n=%-7d lk=%-7d", id, c.pattern().id(), shape.queryLength(),
                         shape.keyLength()));
                 try {
-                    AttentionMechanism mechanism = m.create(engine);
+                    AttentionMechanism mechanism = Catalog.create(id, engine);
                     warmJit(c, mechanism, spec, protocol.jitWarmSeconds());
                     Tensor out = Tensor.zeros(shape.batch(), shape.queryLength(), shape.heads(), shape.valueDim());
                     double[] ms = time(() -> mechanism.forward(in.q(), in.k(), in.v(), spec, out), protocol);
                     long extra = allocatedDuring(() -> mechanism.forward(in.q(), in.k(), in.v(), spec, out));
                     if (errorRows == null) {
-                        errorRows = new ReferenceRows(in, spec);
+                        errorRows = new Fidelity(in.q(), in.k(), in.v(), spec);
                     }
                     double relError = errorRows.relativeError(out);
                     double seconds = ms[1] / 1e3;
@@ -385,52 +385,6 @@ public final class KernelBench {
             }
         }
         return map;
-    }
-
-    /** Reference outputs (float64) of a sample of query rows, computed once per input. */
-    public static final class ReferenceRows {
-        private final int[] rows;
-        private final double[][] reference; // [(b·H + h)·rows.length + r][Dv]
-        private final int heads;
-
-        public ReferenceRows(AttentionInputs in, AttentionSpec spec) {
-            AttentionProblem p = AttentionProblem.of(in.q(), in.k(), in.v(), spec, null);
-            int lq = p.queryLength();
-            this.heads = p.heads();
-            if (lq <= ERROR_ROWS_ALL) {
-                rows = new int[lq];
-                Arrays.setAll(rows, i -> i);
-            } else {
-                rows = new int[40];
-                for (int r = 0; r < 32; r++) {
-                    rows[r] = (int) ((long) r * (lq - 8) / 32);
-                }
-                for (int r = 0; r < 8; r++) {
-                    rows[32 + r] = lq - 8 + r;
-                }
-            }
-            reference = new double[p.batch() * heads * rows.length][];
-            Engine.defaults().parallelFor(reference.length, t -> {
-                int r = t % rows.length, bh = t / rows.length;
-                double[] probabilities = new double[p.keyLength()];
-                double[] row = new double[p.valueDim()];
-                ReferenceAttention.row(p, bh / heads, bh % heads, rows[r], probabilities, row);
-                reference[t] = row;
-            });
-        }
-
-        public double relativeError(Tensor out) {
-            double num = 0, den = 0;
-            for (int t = 0; t < reference.length; t++) {
-                int r = t % rows.length, bh = t / rows.length;
-                for (int c = 0; c < reference[t].length; c++) {
-                    double diff = out.get(bh / heads, rows[r], bh % heads, c) - reference[t][c];
-                    num += diff * diff;
-                    den += reference[t][c] * reference[t][c];
-                }
-            }
-            return Math.sqrt(num / Math.max(den, 1e-300));
-        }
     }
 
     /** The JSON document of a sweep: {@code {"machine": {...}, "results": [...]}}. */

@@ -19,7 +19,7 @@ import java.util.List;
 
 /** {@code attn4j bench}: benchmark sweeps. */
 @Command(name = "bench", mixinStandardHelpOptions = true, description = "Benchmark sweeps.",
-        subcommands = {BenchCommand.Kernels.class, BenchCommand.Model.class})
+        subcommands = {BenchCommand.Kernels.class, BenchCommand.Fidelity.class, BenchCommand.Model.class})
 final class BenchCommand implements Runnable {
     @Spec
     CommandSpec spec;
@@ -114,6 +114,125 @@ final class BenchCommand implements Runnable {
             if (json != null) {
                 try {
                     Files.writeString(json, Json.write(KernelBench.toJson(peak, results)));
+                } catch (IOException e) {
+                    throw new IllegalArgumentException("cannot write " + json + ": " + e.getMessage(), e);
+                }
+            }
+            long failed = results.stream().filter(r -> r.error() != null).count();
+            if (failed > 0) {
+                err.println("attn4j: " + failed + " measurement(s) failed; see the table");
+                return 1;
+            }
+            return 0;
+        }
+    }
+
+    /** {@code attn4j bench fidelity}. */
+    @Command(name = "fidelity", mixinStandardHelpOptions = true,
+            description = {"Fidelity of approximate mechanisms against the float64 reference on sampled query rows: "
+                    + "relative L2 error, attention-mass recall (mean and minimum), row KL; and their speed-up over "
+                    + "flash on the same input in the same run (median of 3 calls; --no-time skips it).",
+                    "A mechanism whose configuration takes a key budget runs once per --budgets entry, unless its "
+                    + "spec carries one (hip@10%)."})
+    static final class Fidelity implements java.util.concurrent.Callable<Integer> {
+        @Option(names = "--mechanisms", split = ",", paramLabel = "SPEC,...",
+                description = "Catalog ids, optionally with a budget (hip@10%%); default: the sparse family.")
+        List<String> mechanisms;
+
+        @Option(names = "--input", paramLabel = "structured|captured|random",
+                description = "Standard input (default: ${DEFAULT-VALUE}).")
+        String input = "structured";
+
+        @Option(names = "--pattern", paramLabel = "NS|CS|NC|CC", description = "Attention pattern (default: CS; "
+                + "with --input captured, NS).")
+        String pattern;
+
+        @Option(names = "--budgets", split = ",", paramLabel = "B,...",
+                description = "Key budgets: tokens (2048), ratios (0.1) or percentages (10%%) (default: 10%%,25%%).")
+        List<String> budgets = List.of("10%", "25%");
+
+        @Option(names = "--lengths", split = ",", paramLabel = "N,...",
+                description = "Query lengths (default: 4096; with --input captured, 512).")
+        int[] lengths;
+
+        @Option(names = "--head-dim", paramLabel = "D", description = "Head dimension (default: 64; captured: the "
+                + "capture's).")
+        Integer headDim;
+
+        @Option(names = "--heads", paramLabel = "H", description = "Query heads (default: 8; captured: the capture's).")
+        Integer heads;
+
+        @Option(names = "--kv-heads", paramLabel = "H", description = "Key/value heads (default: = --heads).")
+        Integer kvHeads;
+
+        @Option(names = "--batch", paramLabel = "B",
+                description = "Batch size (default: 1; captured: the capture's layers, one text).")
+        Integer batch;
+
+        @Option(names = "--threads", paramLabel = "T", description = "Threads (default: available processors).")
+        int threads = Runtime.getRuntime().availableProcessors();
+
+        @Option(names = "--capture", paramLabel = "DIR",
+                description = "The capture of --input captured (default: one made once in the attn4j cache).")
+        Path capture;
+
+        @Option(names = "--seed", description = "Base seed of the inputs (default: ${DEFAULT-VALUE}).")
+        long seed = 1;
+
+        @Option(names = "--no-time", description = "Measure fidelity only.")
+        boolean noTime;
+
+        @Option(names = "--json", paramLabel = "FILE", description = "Also write the results as JSON.")
+        Path json;
+
+        @Spec
+        CommandSpec spec;
+
+        @Override
+        public Integer call() throws IOException {
+            var err = spec.commandLine().getErr();
+            List<String> ids = mechanisms != null ? mechanisms : io.attn4j.catalog.Catalog.all().stream()
+                    .filter(m -> m.family() == io.attn4j.catalog.Family.SPARSE).map(m -> m.id()).toList();
+            List<io.attn4j.sparse.KeyBudget> parsed = budgets.stream().map(io.attn4j.sparse.KeyBudget::parse).toList();
+            int d = headDim != null ? headDim : 64, h = heads != null ? heads : 8, b = batch != null ? batch : 1;
+            int[] ns = lengths != null ? lengths : new int[] {4096};
+            String p = pattern != null ? pattern : "CS";
+            Path captureDir = null;
+            if (input.equals("captured")) {
+                captureDir = capture != null ? capture : CaptureCommand.defaultCapture(err);
+                CaptureIndex index = CaptureIndex.read(captureDir);
+                d = headDim != null ? headDim : index.headDim();
+                h = heads != null ? heads : index.heads();
+                b = batch != null ? batch : index.layers();
+                p = pattern != null ? pattern : "NS";
+                ns = lengths != null ? lengths : new int[] {Math.min(512, index.texts().stream()
+                        .mapToInt(t -> t.tokens()).max().orElse(1))};
+            } else if (capture != null) {
+                throw new IllegalArgumentException("--capture is only read with --input captured");
+            }
+            KernelBench.Config config = new KernelBench.Config(ids, Pattern.parse(p), ns, d, h,
+                    kvHeads == null ? h : kvHeads, b, threads, input, 0, seed, captureDir);
+            KernelBench.checkInputs(config);
+            MachinePeak peak = null;
+            if (!noTime) {
+                err.println("measuring the machine (" + threads + " threads)...");
+                peak = MachinePeak.measure(threads);
+                err.println("machine: " + peak.line());
+            }
+            List<io.attn4j.bench.FidelityBench.Result> results = io.attn4j.bench.FidelityBench.run(config, parsed,
+                    !noTime, line -> {
+                        err.println("  " + line);
+                        err.flush();
+                    });
+            var out = spec.commandLine().getOut();
+            if (peak != null) {
+                out.println("machine: " + peak.line());
+            }
+            out.print(io.attn4j.bench.FidelityBench.table(results));
+            out.flush();
+            if (json != null) {
+                try {
+                    Files.writeString(json, Json.write(io.attn4j.bench.FidelityBench.toJson(peak, results)));
                 } catch (IOException e) {
                     throw new IllegalArgumentException("cannot write " + json + ": " + e.getMessage(), e);
                 }

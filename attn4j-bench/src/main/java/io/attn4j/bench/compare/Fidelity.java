@@ -3,7 +3,11 @@ package io.attn4j.bench.compare;
 import io.attn4j.attention.AttentionMechanism;
 import io.attn4j.attention.AttentionSpec;
 import io.attn4j.attention.Pattern;
+import io.attn4j.bench.FidelityBench;
 import io.attn4j.bench.KernelBench;
+import io.attn4j.sparse.KeptKeys;
+import io.attn4j.sparse.KeyBudget;
+import io.attn4j.sparse.SparseAttention;
 import io.attn4j.catalog.Catalog;
 import io.attn4j.catalog.Mechanism;
 import io.attn4j.inputs.AttentionInputs;
@@ -29,9 +33,11 @@ import java.util.function.Consumer;
  *
  * <p>Metrics (BENCHMARKS.md): relative L2 error {@code ‖o − o_ref‖ / ‖o_ref‖} on sampled query rows (all rows up to
  * 64, else 40 spread rows, of every batch element and head); attention-mass recall and row KL divergence need the
- * keys a mechanism kept or its weights: an exact mechanism keeps every key (recall 1 and KL 0 by construction, so
- * they are reported as such, marked {@code exact}); an approximate mechanism that does not expose them has them
- * reported as not measured, with the reason.
+ * keys a mechanism kept: an exact mechanism keeps every key (recall 1 and KL 0 by construction, so they are
+ * reported as such, marked {@code exact}); a sparse mechanism says which keys it kept ({@code KeptKeys}), and a
+ * pooled one (agent attention) keeps none, so its recall is reported as not measured, with the reason. Budgeted
+ * mechanisms run at 10 % and 25 % of the keys on structured inputs and at 25 % on captured ones. Each row also
+ * times the mechanism against {@code flash} on the same input (median of 3 calls) for the Pareto chart.
  */
 final class Fidelity {
     private final CompareConfig config;
@@ -67,6 +73,7 @@ final class Fidelity {
     }
 
     int plannedPoints(boolean withCapture) {
+        // progress counts mechanisms, whatever the number of budgets each runs
         int points = 0;
         for (Pattern p : List.of(Pattern.NS, Pattern.CS)) {
             points += mechanisms(p).size();
@@ -74,10 +81,17 @@ final class Fidelity {
         return points + (withCapture ? mechanisms(Pattern.NS).size() : 0);
     }
 
+    /** Budgets of budgeted mechanisms per input: the issue's 10 % and 25 % on structured, 25 % on captured. */
+    static List<KeyBudget> budgets(String input) {
+        return input.equals("captured") ? List.of(KeyBudget.ratio(0.25))
+                : List.of(KeyBudget.ratio(0.1), KeyBudget.ratio(0.25));
+    }
+
     /** Measures every case; {@code step} after each mechanism. */
     List<Map<String, Object>> run(Path capture, Consumer<String> step) throws IOException {
         List<Map<String, Object>> rows = new ArrayList<>();
         CapturedInputs captured = capture == null ? null : CapturedInputs.open(capture);
+        KernelBench.Protocol protocol = new KernelBench.Protocol(0, 1, 0, 3, 0, 3);
         try {
             Engine engine = Engine.defaults().withThreads(config.threads());
             for (Case c : cases(captured)) {
@@ -87,36 +101,17 @@ final class Fidelity {
                 if (captured != null && c.input().equals("captured")) {
                     spec = spec.scale((float) captured.index().scale());
                 }
-                KernelBench.ReferenceRows reference = new KernelBench.ReferenceRows(in, spec);
+                AttentionSpec s = spec;
+                io.attn4j.analysis.Fidelity reference = new io.attn4j.analysis.Fidelity(in.q(), in.k(), in.v(), spec);
+                Tensor out = Tensor.zeros(c.shape().batch(), c.shape().queryLength(), c.shape().heads(),
+                        c.shape().valueDim());
+                AttentionMechanism flash = Catalog.create("flash", engine);
+                double flashMs = KernelBench.time(() -> flash.forward(in.q(), in.k(), in.v(), s, out), protocol)[1];
                 for (String id : mechanisms(c.pattern())) {
                     Mechanism m = Catalog.get(id);
-                    Map<String, Object> row = Json.object();
-                    row.put("mechanism", id);
-                    row.put("input", c.input());
-                    row.put("pattern", c.pattern().id());
-                    row.put("n", c.shape().queryLength());
-                    row.put("batch", c.shape().batch());
-                    row.put("heads", c.shape().heads());
-                    row.put("d", c.shape().headDim());
-                    try {
-                        AttentionMechanism mechanism = m.create(engine);
-                        Tensor out = mechanism.forward(in.q(), in.k(), in.v(), spec).output();
-                        row.put("status", "ok");
-                        row.put("rel_error", reference.relativeError(out));
-                        if (m.exact()) {
-                            row.put("mass_recall", 1.0);
-                            row.put("row_kl", 0.0);
-                            row.put("note", "exact: attends to every key");
-                        } else {
-                            row.put("mass_recall", null);
-                            row.put("row_kl", null);
-                            row.put("note", "approximate: " + id + " does not expose the keys it kept");
-                        }
-                    } catch (RuntimeException | OutOfMemoryError e) {
-                        row.put("status", "failed");
-                        row.put("reason", e.getClass().getSimpleName() + ": " + e.getMessage());
+                    for (String mechanismSpec : FidelityBench.expand(List.of(id), budgets(c.input()))) {
+                        rows.add(measure(c, m, mechanismSpec, in, s, reference, out, flashMs, engine, protocol));
                     }
-                    rows.add(row);
                     step.accept(String.format(Locale.ROOT, "fidelity %s %s %s", id, c.input(), c.pattern().id()));
                 }
             }
@@ -126,5 +121,54 @@ final class Fidelity {
             }
         }
         return rows;
+    }
+
+    private static Map<String, Object> measure(Case c, Mechanism m, String mechanismSpec, AttentionInputs in,
+                                               AttentionSpec spec, io.attn4j.analysis.Fidelity reference, Tensor out,
+                                               double flashMs, Engine engine, KernelBench.Protocol protocol) {
+        Map<String, Object> row = Json.object();
+        row.put("mechanism", m.id());
+        row.put("spec", mechanismSpec);
+        if (mechanismSpec.contains("@")) {
+            row.put("budget", mechanismSpec.substring(mechanismSpec.indexOf('@') + 1));
+        }
+        row.put("input", c.input());
+        row.put("pattern", c.pattern().id());
+        row.put("n", c.shape().queryLength());
+        row.put("batch", c.shape().batch());
+        row.put("heads", c.shape().heads());
+        row.put("d", c.shape().headDim());
+        try {
+            AttentionMechanism mechanism = Catalog.create(mechanismSpec, engine);
+            mechanism.forward(in.q(), in.k(), in.v(), spec, out);
+            KeptKeys kept = mechanism instanceof SparseAttention sparse
+                    ? sparse.keptKeys(in.q(), in.k(), in.v(), spec) : null;
+            io.attn4j.analysis.Fidelity.Measures f = reference.measure(out, kept);
+            double ms = KernelBench.time(() -> mechanism.forward(in.q(), in.k(), in.v(), spec, out), protocol)[1];
+            row.put("status", "ok");
+            row.put("rel_error", f.relativeError());
+            if (m.exact()) {
+                row.put("mass_recall", 1.0);
+                row.put("row_kl", 0.0);
+                row.put("note", "exact: attends to every key");
+            } else if (kept != null) {
+                row.put("mass_recall", f.massRecall());
+                row.put("min_mass_recall", f.minMassRecall());
+                row.put("row_kl", Double.isNaN(f.rowKl()) ? null : f.rowKl());
+                row.put("note", kept.exactOnKept() ? "exact softmax over the kept keys; row KL = −log recall"
+                        : "kept keys plus an estimate of the rest; no row KL");
+            } else {
+                row.put("mass_recall", null);
+                row.put("row_kl", null);
+                row.put("note", "approximate: " + m.id() + " keeps no subset of keys (pooled)");
+            }
+            row.put("ms", ms);
+            row.put("flash_ms", flashMs);
+            row.put("speedup_vs_flash", flashMs / ms);
+        } catch (RuntimeException | OutOfMemoryError e) {
+            row.put("status", "failed");
+            row.put("reason", e.getClass().getSimpleName() + ": " + e.getMessage());
+        }
+        return row;
     }
 }

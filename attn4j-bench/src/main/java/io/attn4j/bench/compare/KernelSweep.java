@@ -164,7 +164,7 @@ final class KernelSweep {
             float scale = (float) (1 / Math.sqrt(shape.headDim()));
             try (KernelPeer.Call call = peer.open(in, causal, scale, config.threads())) {
                 double[] ms = call.time(config.protocol().warmJit(false));
-                double relError = new KernelBench.ReferenceRows(in, spec.scale(scale)).relativeError(call.output());
+                double relError = new io.attn4j.analysis.Fidelity(in.q(), in.k(), in.v(), spec.scale(scale)).relativeError(call.output());
                 KernelBench.Work work = KernelBench.work(spec, shape);
                 double seconds = ms[1] / 1e3, gflops = work.flops() / seconds / 1e9, gbs = work.bytes() / seconds / 1e9;
                 KernelBench.Result r = new KernelBench.Result(peer.name(), pattern, shape.queryLength(),

@@ -3,6 +3,8 @@ package io.attn4j.bench.compare;
 import io.attn4j.bench.ModelBench;
 import io.attn4j.bench.peers.OrtEncoder;
 import io.attn4j.catalog.Catalog;
+import io.attn4j.catalog.Mechanism;
+import io.attn4j.sparse.BudgetedConfig;
 import io.attn4j.attention.Pattern;
 import io.attn4j.models.Encoder;
 import io.attn4j.models.bert.AttentionPlan;
@@ -34,6 +36,8 @@ final class ModelLevel {
     static final int K = 5;
     static final int TOP = 10;
     static final String EXACT = "flash";
+    /** The key budget of budgeted mechanisms in every layer (the issue's 25 %). */
+    static final String BUDGET = "25%";
 
     private final CompareConfig config;
 
@@ -44,8 +48,9 @@ final class ModelLevel {
     List<String> mechanisms() {
         List<String> ids = new ArrayList<>(List.of(EXACT));
         for (String id : config.mechanismIds()) {
-            if (!id.equals("reference") && !id.equals(EXACT) && Catalog.get(id).patterns().contains(Pattern.NS)) {
-                ids.add(id);
+            Mechanism m = Catalog.get(id);
+            if (!id.equals("reference") && !id.equals(EXACT) && m.patterns().contains(Pattern.NS)) {
+                ids.add(m.defaults() instanceof BudgetedConfig ? id + "@" + BUDGET : id);
             }
         }
         return ids;

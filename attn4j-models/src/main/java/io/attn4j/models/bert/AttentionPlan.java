@@ -75,7 +75,8 @@ public final class AttentionPlan {
         if (id.isEmpty()) {
             throw new IllegalArgumentException("attention plan '" + text + "' names no mechanism in one entry");
         }
-        Mechanism m = Catalog.get(id); // unknown ids fail here, listing the known ones
+        Mechanism m = Catalog.get(Catalog.idOf(id)); // unknown ids fail here, listing the known ones
+        Catalog.create(id, Engine.defaults()); // and invalid budgets (hip@25%) here
         if (!m.supports(Pattern.NS)) {
             throw new IllegalArgumentException("mechanism '" + id + "' cannot run in an encoder: it supports "
                     + m.patternList() + ", and an encoder needs noncausal self-attention (NS)");
@@ -129,7 +130,7 @@ public final class AttentionPlan {
             int from = 0;
             for (int h = 1; h <= heads; h++) {
                 if (h == heads || !ids[l][h].equals(ids[l][from])) {
-                    AttentionMechanism m = created.computeIfAbsent(ids[l][from], id -> Catalog.get(id).create(engine));
+                    AttentionMechanism m = created.computeIfAbsent(ids[l][from], id -> Catalog.create(id, engine));
                     groups.add(new HeadGroup(from, h, m));
                     from = h;
                 }
