@@ -30,7 +30,7 @@ class MainTest {
         CliRun json = run("mechanisms", "--json");
         assertEquals(0, json.code());
         List<?> all = (List<?>) ((Map<?, ?>) Json.parse(json.out())).get("mechanisms");
-        assertEquals(4, all.size());
+        assertEquals(io.attn4j.catalog.Catalog.all().size(), all.size());
         Map<?, ?> lean = (Map<?, ?>) all.get(3);
         assertEquals("lean", lean.get("id"));
         assertEquals(List.of("decode"), lean.get("patterns"));
@@ -53,6 +53,36 @@ class MainTest {
         assertEquals(48.0, first.get("lk"), "NC runs Lq = n over Lk = 2n");
         assertEquals(1.0, first.get("kv_heads"));
         assertEquals(2.0, first.get("batch"));
+    }
+
+    @Test
+    void benchFidelityMeasuresEveryMechanismAtEveryBudget(@TempDir Path dir) throws Exception {
+        Path json = dir.resolve("fidelity.json");
+        CliRun r = run("bench", "fidelity", "--mechanisms", "flash,block-topk,hip,sliding-window@32", "--budgets",
+                "10%,0.5", "--lengths", "300", "--heads", "2", "--head-dim", "16", "--threads", "2", "--json",
+                json.toString());
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("block-topk@10%") && r.out().contains("hip@50%") && r.out().contains("speedup"),
+                r.out());
+        List<?> results = (List<?>) ((Map<?, ?>) Json.parse(Files.readString(json))).get("results");
+        assertEquals(6, results.size(), "flash, block-topk and hip at two budgets, the window as given");
+        for (Object o : results) {
+            Map<?, ?> row = (Map<?, ?>) o;
+            assertEquals("ok", row.get("status"), row.toString());
+            double recall = (Double) row.get("mass_recall");
+            assertTrue(recall > 0 && recall <= 1, row.toString());
+            assertTrue((Double) row.get("speedup_vs_flash") > 0, row.toString());
+            if (row.get("mechanism").equals("flash")) {
+                assertEquals(1.0, recall, 1e-6);
+                assertTrue((Double) row.get("rel_error") < 1e-5, row.toString());
+            }
+        }
+        CliRun budgetless = run("bench", "fidelity", "--mechanisms", "flash@10%", "--lengths", "64", "--no-time");
+        assertEquals(2, budgetless.code(), budgetless.err());
+        assertTrue(budgetless.err().contains("takes no key budget"), budgetless.err());
+        CliRun bad = run("bench", "fidelity", "--mechanisms", "hip", "--budgets", "120%", "--lengths", "64");
+        assertEquals(2, bad.code(), bad.err());
+        assertTrue(bad.err().contains("allowed"), bad.err());
     }
 
     /**
