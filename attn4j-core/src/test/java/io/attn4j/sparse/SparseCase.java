@@ -49,5 +49,16 @@ record SparseCase(IntFunction<MechanismConfig> coveringAll, MechanismConfig smal
                     Hip.Config.of(KeyBudget.tokens(1)),
                     Hip.Config.of(KeyBudget.ratio(1.0)),
                     List.of(() -> Hip.Config.of(KeyBudget.tokens(-3)),
-                            () -> new Hip.Config(KeyBudget.ratio(0.5), 0, 0, 64))));
+                            () -> new Hip.Config(KeyBudget.ratio(0.5), 0, 0, 64))),
+            "neighborhood", new SparseCase(
+                    n -> NeighborhoodAttention.Config.oneD(2 * n + 1),
+                    NeighborhoodAttention.Config.oneD(1),
+                    NeighborhoodAttention.Config.oneD((1 << 20) + 1),
+                    List.of(() -> NeighborhoodAttention.Config.oneD(0),
+                            () -> NeighborhoodAttention.Config.oneD(4),
+                            () -> NeighborhoodAttention.Config.oneD(3, 0),
+                            () -> new NeighborhoodAttention.Config(3, 3, 1, 1, 0, 0, 128, 64),
+                            () -> NeighborhoodAttention.Config.twoD(3, 3, 0),
+                            () -> NeighborhoodAttention.Config.twoD(3, 3, 1, 1, -2, 8),
+                            () -> new NeighborhoodAttention.Config(1, 3, 1, 1, 0, 0, 128, 0))));
 }
