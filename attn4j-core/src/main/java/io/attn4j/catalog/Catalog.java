@@ -7,6 +7,7 @@ import io.attn4j.attention.exact.ReferenceAttention;
 import io.attn4j.sparse.BlockTopK;
 import io.attn4j.sparse.Hip;
 import io.attn4j.sparse.NeighborhoodAttention;
+import io.attn4j.sparse.S2Attention;
 import io.attn4j.sparse.SlidingWindow;
 import io.attn4j.sparse.Streaming;
 
@@ -27,7 +28,8 @@ public final class Catalog {
             Streaming.DESCRIPTOR,
             BlockTopK.DESCRIPTOR,
             Hip.DESCRIPTOR,
-            NeighborhoodAttention.DESCRIPTOR);
+            NeighborhoodAttention.DESCRIPTOR,
+            S2Attention.DESCRIPTOR);
 
     private Catalog() {
     }

@@ -60,5 +60,18 @@ record SparseCase(IntFunction<MechanismConfig> coveringAll, MechanismConfig smal
                             () -> new NeighborhoodAttention.Config(3, 3, 1, 1, 0, 0, 128, 64),
                             () -> NeighborhoodAttention.Config.twoD(3, 3, 0),
                             () -> NeighborhoodAttention.Config.twoD(3, 3, 1, 1, -2, 8),
-                            () -> new NeighborhoodAttention.Config(1, 3, 1, 1, 0, 0, 128, 0))));
+                            () -> new NeighborhoodAttention.Config(1, 3, 1, 1, 0, 0, 128, 0))),
+            "s2", new SparseCase(
+                    // stride 1: every key is in every head's shard (window part and shard part merged)
+                    n -> S2Attention.Config.rule(1, 1),
+                    S2Attention.Config.rule(1 << 20, 1),
+                    S2Attention.Config.rule(8, 1 << 20),
+                    List.of(() -> S2Attention.Config.rule(0, 8),
+                            () -> S2Attention.Config.rule(4, 0),
+                            () -> S2Attention.Config.perHead(new int[] {2, 2}, new int[] {0, 2}, 8),
+                            () -> S2Attention.Config.perHead(new int[] {0}, new int[] {0}, 8),
+                            () -> S2Attention.Config.perHead(new int[] {2}, new int[] {0, 1}, 8),
+                            () -> S2Attention.Config.perHead(new int[] {2}, new int[] {-1}, 8),
+                            () -> new S2Attention.Config(null, new int[] {0}, 0, 8, 1, 128, 64),
+                            () -> S2Attention.Config.rule(4, 8).withShardUnit(0))));
 }
