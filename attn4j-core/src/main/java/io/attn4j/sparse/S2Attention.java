@@ -39,9 +39,10 @@ import java.util.EnumSet;
  *   <li>the shard keys outside the window: each query head's shard is gathered into a contiguous sequence (from
  *       its KV head under GQA, so shards are per query head); shard keys are sorted by position, so a causal
  *       query's shard keys before its window are a prefix {@code [0, c(p − w + 1))} of the shard, with
- *       {@code c(x)} the number of shard keys at positions below {@code x}, and a noncausal query's are that
- *       prefix and the suffix {@code [c(p + w), S_h)}: intervals, so the shard part's block mask costs
- *       O(query blocks) per head too.</li>
+ *       {@code c(x)} the number of shard keys at positions below {@code x}; a noncausal query's are that
+ *       prefix and the suffix {@code [c(p + w), S_h)}, which become one interval {@code [c(p + w), S_h +
+ *       c(p − w + 1))} when the shard is gathered twice in a row. Intervals, so the shard part's block mask costs
+ *       O(query blocks) per head and partial tiles are masked a column at a time, never element by element.</li>
  * </ol>
  *
  * <p><b>Choices.</b> The shard unit is one token by default (each head sees every stride-th key); the paper's
@@ -59,8 +60,9 @@ import java.util.EnumSet;
  * stride-th of the rest. On the standard structured inputs at n = 2048 the default keeps at least 85 % of the
  * attention mass noncausal and 83 % causal per head, with an output relative error of at most 0.60 and 0.62.
  *
- * <p><b>Complexity.</b> Time O(n·(w + n/stride + 2·blockK)·d) per head; extra memory O(n·d) per query head for
- * the gathered shard (about O(n·d·Hq/stride)), plus the shard part's output and flash's scratch.
+ * <p><b>Complexity.</b> Time O(n·(w + n/stride + 2·blockK)·d) per head; extra memory O((n/stride)·d) per query
+ * head for the gathered shard (twice that noncausal), the shard part's output (O(n·Dv) per head) and flash's
+ * scratch.
  */
 public final class S2Attention implements SparseAttention {
 
@@ -242,8 +244,11 @@ public final class S2Attention implements SparseAttention {
             return p.result(null, null, null, null);
         }
 
-        // 2. each query head's shard keys outside the window, gathered: slot t of head h holds position shard.at(t)
-        int length = Math.max(1, longest);
+        // 2. each query head's shard keys outside the window, gathered: slot t of head h holds shard key t mod S_h
+        // (noncausal calls gather the shard twice, so the keys after the window and then those before it are
+        // one interval of slots)
+        int copies = causal ? 1 : 2;
+        int length = Math.max(1, copies * longest);
         float[] ks = Gathered.headMajorArray(batch, heads, length, d);
         float[] vs = Gathered.headMajorArray(batch, heads, length, dv);
         float[] os = Gathered.headMajorArray(batch, heads, n, dv);
@@ -253,19 +258,17 @@ public final class S2Attention implements SparseAttention {
         engine.parallelFor(batch * heads, task -> {
             int b = task / heads, h = task % heads, kvh = h / group;
             Shard shard = shards[h];
-            for (int t = 0, size = shard.count(n); t < size; t++) {
+            int size = shard.count(n);
+            for (int t = 0; t < size; t++) {
                 int position = shard.at(t);
-                Gathered.copyRow(p.k(), b, position, kvh, ks, kView.at(b, t, h), d);
-                Gathered.copyRow(p.v(), b, position, kvh, vs, vView.at(b, t, h), dv);
+                for (int copy = 0; copy < copies; copy++) {
+                    Gathered.copyRow(p.k(), b, position, kvh, ks, kView.at(b, copy * size + t, h), d);
+                    Gathered.copyRow(p.v(), b, position, kvh, vs, vView.at(b, copy * size + t, h), dv);
+                }
             }
         });
-        ShardPart before = new ShardPart(shards, n, w, true);
-        BlockMask blocks = BlockMask.of(before, batch, heads, n, length, config.blockQ(), config.blockK());
-        if (!causal) {
-            ShardPart after = new ShardPart(shards, n, w, false);
-            blocks = blocks.or(BlockMask.of(after, batch, heads, n, length, config.blockQ(), config.blockK()),
-                    before.or(after));
-        }
+        BlockMask blocks = BlockMask.of(new ShardPart(shards, n, w, causal), batch, heads, n, length,
+                config.blockQ(), config.blockK());
         AttentionProblem sharded = Gathered.problem(p, n, length, heads, p.q(), kView, vView, oView,
                 Tensor.of(os, batch, heads, n, dv), true);
         AttentionResult shardPart = flash.run(sharded, blocks);
@@ -321,18 +324,21 @@ public final class S2Attention implements SparseAttention {
     }
 
     /**
-     * The shard keys of query head h outside the query's window, in shard indices: those before it ({@code before},
-     * {@code [0, c(p − w + 1))}) or after it ({@code [c(p + w), S_h)}).
+     * The shard keys of query head h outside the query's window, as one interval of slots: causal, those before it,
+     * {@code [0, c(p − w + 1))}; noncausal, over the shard gathered twice, those after it and then those before it,
+     * {@code [c(p + w), S_h + c(p − w + 1))}, with c clipped to {@code S_h}.
      */
-    private record ShardPart(Shard[] shards, int n, int window, boolean before) implements IntervalMask {
+    private record ShardPart(Shard[] shards, int n, int window, boolean causal) implements IntervalMask {
         @Override
         public int keyFrom(int batch, int head, int query) {
-            return before ? 0 : shards[head].count(query + window);
+            Shard shard = shards[head];
+            return causal ? 0 : Math.min(shard.count(n), shard.count(query + window));
         }
 
         @Override
         public int keyTo(int batch, int head, int query) {
-            return before ? shards[head].count(query - window + 1) : shards[head].count(n);
+            Shard shard = shards[head];
+            return (causal ? 0 : shard.count(n)) + shard.count(query - window + 1);
         }
     }
 }

@@ -60,7 +60,7 @@ class S2AttentionTest {
     @Test
     void equalsExactAttentionUnderItsMask() {
         int[] strides = {3, 2, 5, 1}, offsets = {2, 1, 0, 0};
-        for (int n : new int[] {1, 17, 100, 300}) {
+        for (int n : new int[] {1, 17, 300}) {
             AttentionInputs in = StandardInputs.random(Fresh.seed(), InputShape.self(1, n, 4, 2, 16));
             for (boolean causal : new boolean[] {false, true}) {
                 AttentionSpec spec = causal ? AttentionSpec.causal() : AttentionSpec.noncausal();
