@@ -10,6 +10,8 @@ import io.attn4j.sparse.BlockTopK;
 import io.attn4j.sparse.BudgetedConfig;
 import io.attn4j.sparse.KeyBudget;
 import io.attn4j.sparse.Hip;
+import io.attn4j.sparse.NeighborhoodAttention;
+import io.attn4j.sparse.S2Attention;
 import io.attn4j.sparse.SlidingWindow;
 import io.attn4j.sparse.Streaming;
 
@@ -29,7 +31,9 @@ public final class Catalog {
             SlidingWindow.DESCRIPTOR,
             Streaming.DESCRIPTOR,
             BlockTopK.DESCRIPTOR,
-            Hip.DESCRIPTOR);
+            Hip.DESCRIPTOR,
+            NeighborhoodAttention.DESCRIPTOR,
+            S2Attention.DESCRIPTOR);
 
     private Catalog() {
     }

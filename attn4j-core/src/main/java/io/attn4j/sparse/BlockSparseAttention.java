@@ -47,7 +47,14 @@ public abstract class BlockSparseAttention implements SparseAttention {
 
     /** Validates the call against the descriptor (pattern, mask, score mod, LSE, observers) and resolves it. */
     protected final AttentionProblem problem(Tensor q, Tensor k, Tensor v, AttentionSpec spec, Tensor out) {
-        Mechanism m = descriptor();
+        return validated(descriptor(), q, k, v, spec, out);
+    }
+
+    /**
+     * Validates a call to mechanism {@code m} against its descriptor (pattern, mask, score mod, LSE, observers) and
+     * resolves it; for sparse mechanisms that run {@code flash} some other way than over one block mask.
+     */
+    static AttentionProblem validated(Mechanism m, Tensor q, Tensor k, Tensor v, AttentionSpec spec, Tensor out) {
         if (spec != null) {
             m.checkSupports(spec);
             if (spec.mask() != null && !m.promises(Guarantee.MASKS)) {

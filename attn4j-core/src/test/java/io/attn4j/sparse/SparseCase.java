@@ -49,5 +49,29 @@ record SparseCase(IntFunction<MechanismConfig> coveringAll, MechanismConfig smal
                     Hip.Config.of(KeyBudget.tokens(1)),
                     Hip.Config.of(KeyBudget.ratio(1.0)),
                     List.of(() -> Hip.Config.of(KeyBudget.tokens(-3)),
-                            () -> new Hip.Config(KeyBudget.ratio(0.5), 0, 0, 64))));
+                            () -> new Hip.Config(KeyBudget.ratio(0.5), 0, 0, 64))),
+            "neighborhood", new SparseCase(
+                    n -> NeighborhoodAttention.Config.oneD(2 * n + 1),
+                    NeighborhoodAttention.Config.oneD(1),
+                    NeighborhoodAttention.Config.oneD((1 << 20) + 1),
+                    List.of(() -> NeighborhoodAttention.Config.oneD(0),
+                            () -> NeighborhoodAttention.Config.oneD(4),
+                            () -> NeighborhoodAttention.Config.oneD(3, 0),
+                            () -> new NeighborhoodAttention.Config(3, 3, 1, 1, 0, 0, 128, 64),
+                            () -> NeighborhoodAttention.Config.twoD(3, 3, 0),
+                            () -> NeighborhoodAttention.Config.twoD(3, 3, 1, 1, -2, 8),
+                            () -> new NeighborhoodAttention.Config(1, 3, 1, 1, 0, 0, 128, 0))),
+            "s2", new SparseCase(
+                    // stride 1: every key is in every head's shard (window part and shard part merged)
+                    n -> S2Attention.Config.rule(1, 1),
+                    S2Attention.Config.rule(1 << 20, 1),
+                    S2Attention.Config.rule(8, 1 << 20),
+                    List.of(() -> S2Attention.Config.rule(0, 8),
+                            () -> S2Attention.Config.rule(4, 0),
+                            () -> S2Attention.Config.perHead(new int[] {2, 2}, new int[] {0, 2}, 8),
+                            () -> S2Attention.Config.perHead(new int[] {0}, new int[] {0}, 8),
+                            () -> S2Attention.Config.perHead(new int[] {2}, new int[] {0, 1}, 8),
+                            () -> S2Attention.Config.perHead(new int[] {2}, new int[] {-1}, 8),
+                            () -> new S2Attention.Config(null, new int[] {0}, 0, 8, 1, 128, 64),
+                            () -> S2Attention.Config.rule(4, 8).withShardUnit(0))));
 }
