@@ -5,9 +5,9 @@ import io.attn4j.attention.exact.FlashAttention;
 import io.attn4j.inputs.AttentionInputs;
 import io.attn4j.runtime.Engine;
 
-/** Fidelity measures for sparse mechanisms in tests (BENCHMARKS.md). */
-final class Fidelity {
-    private Fidelity() {
+/** Attention-mass recall over every query row (the exact mean that {@code analysis.Fidelity} estimates from a sample), for tests. */
+final class AllRowsRecall {
+    private AllRowsRecall() {
     }
 
     /**
