@@ -22,20 +22,20 @@ import java.util.function.Supplier;
 record SparseCase(IntFunction<MechanismConfig> coveringAll, MechanismConfig smallest, MechanismConfig larger,
                   List<Supplier<MechanismConfig>> invalid) {
 
-    static final Map<String, SparseCase> ALL = Map.of(
-            "sliding-window", new SparseCase(
+    static final Map<String, SparseCase> ALL = Map.ofEntries(
+            Map.entry("sliding-window", new SparseCase(
                     n -> SlidingWindow.Config.of(n),
                     SlidingWindow.Config.of(1),
                     SlidingWindow.Config.of(1 << 20),
                     List.of(() -> SlidingWindow.Config.of(0), () -> SlidingWindow.Config.of(-5),
-                            () -> new SlidingWindow.Config(8, 0, 64))),
-            "streaming", new SparseCase(
+                            () -> new SlidingWindow.Config(8, 0, 64)))),
+            Map.entry("streaming", new SparseCase(
                     n -> Streaming.Config.of(0, n),
                     Streaming.Config.of(0, 1),
                     Streaming.Config.of(1 << 20, 1 << 20),
                     List.of(() -> Streaming.Config.of(-1, 8), () -> Streaming.Config.of(4, 0),
-                            () -> new Streaming.Config(4, 8, 64, 2000))),
-            "block-topk", new SparseCase(
+                            () -> new Streaming.Config(4, 8, 64, 2000)))),
+            Map.entry("block-topk", new SparseCase(
                     n -> BlockTopK.Config.of(KeyBudget.tokens(n)),
                     BlockTopK.Config.of(KeyBudget.tokens(1)),
                     BlockTopK.Config.of(KeyBudget.tokens(1 << 20)),
@@ -43,11 +43,20 @@ record SparseCase(IntFunction<MechanismConfig> coveringAll, MechanismConfig smal
                             () -> BlockTopK.Config.of(KeyBudget.ratio(1.5)),
                             () -> BlockTopK.Config.of(KeyBudget.ratio(0)),
                             () -> BlockTopK.Config.of(KeyBudget.ratio(Double.NaN)),
-                            () -> new BlockTopK.Config(KeyBudget.ratio(0.1), BlockTopK.Estimate.ORACLE, -1, 64, 64))),
-            "hip", new SparseCase(
+                            () -> new BlockTopK.Config(KeyBudget.ratio(0.1), BlockTopK.Estimate.ORACLE, -1, 64, 64)))),
+            Map.entry("hip", new SparseCase(
                     n -> Hip.Config.of(KeyBudget.tokens(n)),
                     Hip.Config.of(KeyBudget.tokens(1)),
                     Hip.Config.of(KeyBudget.ratio(1.0)),
                     List.of(() -> Hip.Config.of(KeyBudget.tokens(-3)),
-                            () -> new Hip.Config(KeyBudget.ratio(0.5), 0, 0, 64))));
+                            () -> new Hip.Config(KeyBudget.ratio(0.5), 0, 0, 64)))),
+            Map.entry("moa", new SparseCase(
+                    n -> Moa.Config.perHead(new int[] {n, 0, 1, n + 5}, new double[] {0, 1, 1, 0.5}, 2),
+                    Moa.Config.uniform(0, 0, 0),
+                    Moa.Config.uniform(1 << 20, 0, 4),
+                    List.of(() -> Moa.Config.uniform(-1, 0, 4), () -> Moa.Config.uniform(64, 1.5, 4),
+                            () -> Moa.Config.uniform(64, Double.NaN, 4), () -> Moa.Config.uniform(64, -0.1, 4),
+                            () -> Moa.Config.uniform(64, 0, -1), () -> Moa.Config.perHead(List.of(), 4),
+                            () -> Moa.Config.perHead(new int[] {1, 2}, new double[] {0}, 4),
+                            () -> new Moa.Config(List.of(new Moa.Span(8, 0)), 4, 0, 64)))));
 }
