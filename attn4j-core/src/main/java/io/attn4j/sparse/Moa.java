@@ -59,6 +59,9 @@ import java.util.Objects;
  *   <li>No log-sum-exp: splitting the keys of a call would move the windows and sinks.</li>
  * </ul>
  *
+ * <p><b>Fidelity</b> (tested): exact while every window covers the sequence; at the defaults on 2048 structured
+ * tokens the kept keys hold >= 0.94 of the attention mass and the output's relative error is <= 0.25.
+ *
  * <p><b>Complexity.</b> Time O(n·(w_h(n) + s + 2·blockK)·d) per head h, so O(n·(α + β·n)·d): linear in n for
  * β = 0, a fixed fraction β of full attention otherwise. Extra memory: the block mask, O(B·H·n / blockQ) runs, and
  * that of {@code flash}.
