@@ -8,6 +8,7 @@ import io.attn4j.sparse.BlockTopK;
 import io.attn4j.sparse.Hip;
 import io.attn4j.sparse.Moa;
 import io.attn4j.sparse.SlidingWindow;
+import io.attn4j.sparse.SpAtten;
 import io.attn4j.sparse.Streaming;
 
 import java.util.ArrayList;
@@ -27,7 +28,8 @@ public final class Catalog {
             Streaming.DESCRIPTOR,
             BlockTopK.DESCRIPTOR,
             Hip.DESCRIPTOR,
-            Moa.DESCRIPTOR);
+            Moa.DESCRIPTOR,
+            SpAtten.DESCRIPTOR);
 
     private Catalog() {
     }

@@ -58,5 +58,13 @@ record SparseCase(IntFunction<MechanismConfig> coveringAll, MechanismConfig smal
                             () -> Moa.Config.uniform(64, Double.NaN, 4), () -> Moa.Config.uniform(64, -0.1, 4),
                             () -> Moa.Config.uniform(64, 0, -1), () -> Moa.Config.perHead(List.of(), 4),
                             () -> Moa.Config.perHead(new int[] {1, 2}, new double[] {0}, 4),
-                            () -> new Moa.Config(List.of(new Moa.Span(8, 0)), 4, 0, 64)))));
+                            () -> new Moa.Config(List.of(new Moa.Span(8, 0)), 4, 0, 64)))),
+            Map.entry("spatten", new SparseCase(
+                    n -> SpAtten.Config.of(KeyBudget.tokens(n)),
+                    SpAtten.Config.of(KeyBudget.tokens(1)),
+                    SpAtten.Config.of(KeyBudget.tokens(1 << 20)),
+                    List.of(() -> SpAtten.Config.of(KeyBudget.tokens(0)),
+                            () -> SpAtten.Config.of(KeyBudget.ratio(1.01)),
+                            () -> SpAtten.Config.of(KeyBudget.ratio(0.5)).withObservation(0),
+                            () -> new SpAtten.Config(KeyBudget.ratio(0.5), 16, 64, 0)))));
 }
