@@ -10,9 +10,11 @@ import io.attn4j.sparse.BlockTopK;
 import io.attn4j.sparse.BudgetedConfig;
 import io.attn4j.sparse.KeyBudget;
 import io.attn4j.sparse.Hip;
+import io.attn4j.sparse.Moa;
 import io.attn4j.sparse.NeighborhoodAttention;
 import io.attn4j.sparse.S2Attention;
 import io.attn4j.sparse.SlidingWindow;
+import io.attn4j.sparse.SpAtten;
 import io.attn4j.sparse.Streaming;
 
 import java.util.ArrayList;
@@ -32,6 +34,8 @@ public final class Catalog {
             Streaming.DESCRIPTOR,
             BlockTopK.DESCRIPTOR,
             Hip.DESCRIPTOR,
+            Moa.DESCRIPTOR,
+            SpAtten.DESCRIPTOR,
             NeighborhoodAttention.DESCRIPTOR,
             S2Attention.DESCRIPTOR);
 

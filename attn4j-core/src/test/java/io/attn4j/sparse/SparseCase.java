@@ -22,20 +22,20 @@ import java.util.function.Supplier;
 record SparseCase(IntFunction<MechanismConfig> coveringAll, MechanismConfig smallest, MechanismConfig larger,
                   List<Supplier<MechanismConfig>> invalid) {
 
-    static final Map<String, SparseCase> ALL = Map.of(
-            "sliding-window", new SparseCase(
+    static final Map<String, SparseCase> ALL = Map.ofEntries(
+            Map.entry("sliding-window", new SparseCase(
                     n -> SlidingWindow.Config.of(n),
                     SlidingWindow.Config.of(1),
                     SlidingWindow.Config.of(1 << 20),
                     List.of(() -> SlidingWindow.Config.of(0), () -> SlidingWindow.Config.of(-5),
-                            () -> new SlidingWindow.Config(KeyBudget.tokens(8), 0, 64))),
-            "streaming", new SparseCase(
+                            () -> new SlidingWindow.Config(KeyBudget.tokens(8), 0, 64)))),
+            Map.entry("streaming", new SparseCase(
                     n -> Streaming.Config.of(0, n),
                     Streaming.Config.of(0, 1),
                     Streaming.Config.of(1 << 20, 1 << 20),
                     List.of(() -> Streaming.Config.of(-1, 8), () -> Streaming.Config.of(4, 0),
-                            () -> new Streaming.Config(4, KeyBudget.tokens(8), 64, 2000))),
-            "block-topk", new SparseCase(
+                            () -> new Streaming.Config(4, KeyBudget.tokens(8), 64, 2000)))),
+            Map.entry("block-topk", new SparseCase(
                     n -> BlockTopK.Config.of(KeyBudget.tokens(n)),
                     BlockTopK.Config.of(KeyBudget.tokens(1)),
                     BlockTopK.Config.of(KeyBudget.tokens(1 << 20)),
@@ -43,14 +43,14 @@ record SparseCase(IntFunction<MechanismConfig> coveringAll, MechanismConfig smal
                             () -> BlockTopK.Config.of(KeyBudget.ratio(1.5)),
                             () -> BlockTopK.Config.of(KeyBudget.ratio(0)),
                             () -> BlockTopK.Config.of(KeyBudget.ratio(Double.NaN)),
-                            () -> new BlockTopK.Config(KeyBudget.ratio(0.1), BlockTopK.Estimate.ORACLE, -1, 64, 64))),
-            "hip", new SparseCase(
+                            () -> new BlockTopK.Config(KeyBudget.ratio(0.1), BlockTopK.Estimate.ORACLE, -1, 64, 64)))),
+            Map.entry("hip", new SparseCase(
                     n -> Hip.Config.of(KeyBudget.tokens(n)),
                     Hip.Config.of(KeyBudget.tokens(1)),
                     Hip.Config.of(KeyBudget.ratio(1.0)),
                     List.of(() -> Hip.Config.of(KeyBudget.tokens(-3)),
-                            () -> new Hip.Config(KeyBudget.ratio(0.5), 0, 0, 64))),
-            "neighborhood", new SparseCase(
+                            () -> new Hip.Config(KeyBudget.ratio(0.5), 0, 0, 64)))),
+            Map.entry("neighborhood", new SparseCase(
                     n -> NeighborhoodAttention.Config.oneD(2 * n + 1),
                     NeighborhoodAttention.Config.oneD(1),
                     NeighborhoodAttention.Config.oneD((1 << 20) + 1),
@@ -60,8 +60,8 @@ record SparseCase(IntFunction<MechanismConfig> coveringAll, MechanismConfig smal
                             () -> new NeighborhoodAttention.Config(3, 3, 1, 1, 0, 0, 128, 64),
                             () -> NeighborhoodAttention.Config.twoD(3, 3, 0),
                             () -> NeighborhoodAttention.Config.twoD(3, 3, 1, 1, -2, 8),
-                            () -> new NeighborhoodAttention.Config(1, 3, 1, 1, 0, 0, 128, 0))),
-            "s2", new SparseCase(
+                            () -> new NeighborhoodAttention.Config(1, 3, 1, 1, 0, 0, 128, 0)))),
+            Map.entry("s2", new SparseCase(
                     // stride 1: every key is in every head's shard (window part and shard part merged)
                     n -> S2Attention.Config.rule(1, 1),
                     S2Attention.Config.rule(1 << 20, 1),
@@ -73,5 +73,22 @@ record SparseCase(IntFunction<MechanismConfig> coveringAll, MechanismConfig smal
                             () -> S2Attention.Config.perHead(new int[] {2}, new int[] {0, 1}, 8),
                             () -> S2Attention.Config.perHead(new int[] {2}, new int[] {-1}, 8),
                             () -> new S2Attention.Config(null, new int[] {0}, 0, 8, 1, 128, 64),
-                            () -> S2Attention.Config.rule(4, 8).withShardUnit(0))));
+                            () -> S2Attention.Config.rule(4, 8).withShardUnit(0)))),
+            Map.entry("moa", new SparseCase(
+                    n -> Moa.Config.perHead(new int[] {n, 0, 1, n + 5}, new double[] {0, 1, 1, 0.5}, 2),
+                    Moa.Config.uniform(0, 0, 0),
+                    Moa.Config.uniform(1 << 20, 0, 4),
+                    List.of(() -> Moa.Config.uniform(-1, 0, 4), () -> Moa.Config.uniform(64, 1.5, 4),
+                            () -> Moa.Config.uniform(64, Double.NaN, 4), () -> Moa.Config.uniform(64, -0.1, 4),
+                            () -> Moa.Config.uniform(64, 0, -1), () -> Moa.Config.perHead(List.of(), 4),
+                            () -> Moa.Config.perHead(new int[] {1, 2}, new double[] {0}, 4),
+                            () -> new Moa.Config(List.of(new Moa.Span(8, 0)), 4, 0, 64)))),
+            Map.entry("spatten", new SparseCase(
+                    n -> SpAtten.Config.of(KeyBudget.tokens(n)),
+                    SpAtten.Config.of(KeyBudget.tokens(1)),
+                    SpAtten.Config.of(KeyBudget.tokens(1 << 20)),
+                    List.of(() -> SpAtten.Config.of(KeyBudget.tokens(0)),
+                            () -> SpAtten.Config.of(KeyBudget.ratio(1.01)),
+                            () -> SpAtten.Config.of(KeyBudget.ratio(0.5)).withObservation(0),
+                            () -> new SpAtten.Config(KeyBudget.ratio(0.5), 16, 64, 0)))));
 }
