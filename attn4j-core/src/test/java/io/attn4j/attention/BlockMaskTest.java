@@ -97,4 +97,32 @@ class BlockMaskTest {
         assertThrows(IllegalStateException.class, () -> bad.startRow(0, 0, 0));
         assertThrows(IllegalArgumentException.class, () -> BlockMask.of(null, 0, 10, 16));
     }
+
+    @Test
+    void theUnionOfTwoBlockMasksClassifiesLikeTheirOr() {
+        for (int n : new int[] {1, 50, 333}) {
+            for (int[] blocks : new int[][] {{16, 16}, {64, 32}, {7, 5}}) {
+                MaskMod window = Masks.causal().and(Masks.slidingWindow(20)).bind(n, n);
+                MaskMod sinks = Masks.causal().and(Masks.sinks(9)).bind(n, n);
+                BlockMask a = BlockMask.of(window, 1, 1, n, n, blocks[0], blocks[1]);
+                BlockMask b = BlockMask.of(sinks, 1, 1, n, n, blocks[0], blocks[1]);
+                MaskMod or = window.or(sinks);
+                BlockMask union = a.or(b, or);
+                BlockMask classified = BlockMask.of((bb, h, q, k) -> or.test(bb, h, q, k), 1, 1, n, n, blocks[0],
+                        blocks[1]);
+                for (int qb = 0; qb < union.queryBlocks(); qb++) {
+                    for (int kb = 0; kb < union.keyBlocks(); kb++) {
+                        int kind = union.tileKind(union.row(0, 0, qb), kb);
+                        int expected = classified.tileKind(classified.row(0, 0, qb), kb);
+                        // a tile full in neither part but covered by their union is kept as partial: still exact
+                        assertTrue(kind == expected || (kind == 1 && expected == 2),
+                                "n=" + n + " tile (" + qb + ", " + kb + "): " + kind + " vs " + expected);
+                    }
+                }
+            }
+        }
+        BlockMask a = BlockMask.full(10, 10, 4, 4);
+        assertThrows(IllegalArgumentException.class, () -> a.or(BlockMask.full(10, 12, 4, 4), null));
+        assertThrows(IllegalArgumentException.class, () -> a.or(BlockMask.of(Masks.causal(), 10, 10, 4), null));
+    }
 }

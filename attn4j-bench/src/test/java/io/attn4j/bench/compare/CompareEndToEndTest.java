@@ -45,7 +45,7 @@ class CompareEndToEndTest {
     @BeforeAll
     static void run() throws IOException {
         CompareConfig config = CompareConfig.defaults(true, dir.resolve("report"))
-                .withMechanisms(List.of("flash", "naive", "lean"))
+                .withMechanisms(List.of("flash", "naive", "lean", "block-topk"))
                 .withLengths(new int[] {256, 512, 2048}) // 2048: the structured fidelity length of --quick
                 .withShape(2, 32)
                 .withDecodeShape(4, 2, 32)
@@ -83,21 +83,33 @@ class CompareEndToEndTest {
         Map<String, Object> r = outcome.report();
         assertEquals(0, outcome.failures(), log);
         List<Map<String, Object>> kernels = (List<Map<String, Object>>) (List<?>) r.get("kernels");
-        // flash, naive and ORT's operator on 5 patterns, lean on decode: 16 series of 3 lengths; ORT's decode
-        // (grouped-query heads) is skipped with the reason
-        assertEquals(48, kernels.size());
+        // flash, naive and ORT's operator on 5 patterns, lean on decode, block-topk on NS/CS/NC/CC: 20 series of 3
+        // lengths; ORT's decode (grouped-query heads) is skipped with the reason
+        assertEquals(60, kernels.size());
         List<Map<String, Object>> skipped = kernels.stream().filter(k -> !"ok".equals(k.get("status"))).toList();
         assertEquals(3, skipped.size(), skipped.toString());
         assertTrue(skipped.stream().allMatch(k -> "ort-attention".equals(k.get("mechanism"))
                 && "decode".equals(k.get("pattern")) && "skipped".equals(k.get("status"))
                 && ((String) k.get("reason")).contains("grouped-query")), skipped.toString());
-        assertTrue(kernels.stream().filter(k -> "ok".equals(k.get("status")))
+        assertTrue(kernels.stream().filter(k -> "ok".equals(k.get("status")) && !"block-topk".equals(k.get("mechanism")))
                 .allMatch(k -> ((Number) k.get("rel_error")).doubleValue() < 1e-5), kernels.toString());
         List<Map<String, Object>> efficiency = (List<Map<String, Object>>) (List<?>) r.get("efficiency");
-        assertEquals(11, efficiency.size(), "naive and ORT on 5 patterns and lean on decode, against flash");
+        assertEquals(15, efficiency.size(), "naive and ORT on 5 patterns, lean on decode, block-topk on 4, against flash");
+        // fidelity: block-topk by its kept keys at 10 % and 25 % on structured inputs, with same-run speed-ups
+        List<Map<String, Object>> fidelity = (List<Map<String, Object>>) (List<?>) r.get("fidelity");
+        List<Map<String, Object>> topk = fidelity.stream().filter(f -> "block-topk".equals(f.get("mechanism"))).toList();
+        assertEquals(List.of("block-topk@10%", "block-topk@25%", "block-topk@10%", "block-topk@25%"),
+                topk.stream().map(f -> f.get("spec")).toList());
+        for (Map<String, Object> f : topk) {
+            double recall = ((Number) f.get("mass_recall")).doubleValue();
+            assertTrue(recall > 0.8 && recall < 1, f.toString());
+            assertTrue(((Number) f.get("row_kl")).doubleValue() >= -Math.log(recall) - 1e-9, f.toString());
+            assertTrue(((Number) f.get("speedup_vs_flash")).doubleValue() > 0, f.toString());
+        }
         Map<String, Object> model = (Map<String, Object>) r.get("model");
         List<Map<String, Object>> rows = (List<Map<String, Object>>) (List<?>) model.get("rows");
-        assertEquals(List.of("flash", "naive"), rows.stream().map(m -> m.get("mechanism")).toList());
+        assertEquals(List.of("flash", "naive", "block-topk@25%"), rows.stream().map(m -> m.get("mechanism")).toList());
+        assertEquals("ok", rows.get(2).get("status"), rows.get(2).toString());
         Map<String, Object> naive = rows.get(1);
         assertTrue(((Number) naive.get("cosine_min")).doubleValue() > 0.99999, naive.toString());
         Map<String, Object> ort = (Map<String, Object>) model.get("ort");
@@ -110,11 +122,12 @@ class CompareEndToEndTest {
     @Test
     void thePageHoldsItsChartsAndTables() throws IOException {
         String html = Files.readString(outcome.html());
-        assertEquals(7, count(html, "<svg class=\"chart\""), "5 patterns, Pareto, efficiency");
-        assertEquals(48, count(html.substring(html.indexOf("id=\"kernel-table\"")), "<tr><td"),
+        assertEquals(11, count(html, "<svg class=\"chart\""), "5 patterns, 4 of them for 2 families, Pareto, "
+                + "efficiency");
+        assertEquals(60, count(html.substring(html.indexOf("id=\"kernel-table\"")), "<tr><td"),
                 "a kernel table row per measurement");
-        assertEquals(3, count(html.substring(html.indexOf("id=\"model-table\""), html.indexOf("id=\"fidelity\"")),
-                "<tr><td"), "flash, naive, ORT");
+        assertEquals(4, count(html.substring(html.indexOf("id=\"model-table\""), html.indexOf("id=\"fidelity\"")),
+                "<tr><td"), "flash, naive, block-topk, ORT");
         String withoutNamespaces = html.replace("http://www.w3.org/2000/svg", "");
         assertFalse(withoutNamespaces.contains("http://") || withoutNamespaces.contains("https://"), "nothing external");
         assertFalse(html.contains("<script src") || html.contains("<link"), "self-contained");
@@ -125,13 +138,13 @@ class CompareEndToEndTest {
     void thePageOpensInABrowserWithoutErrorsAndEveryChartDrawn() throws IOException {
         try (HeadlessBrowser browser = HeadlessBrowser.launchForTests(); Page page = browser.open(outcome.html())) {
             assertEquals(List.of(), page.consoleErrors());
-            assertEquals(7, page.count("svg.chart"));
+            assertEquals(11, page.count("svg.chart"));
             Object undrawn = page.evaluate("Array.from(document.querySelectorAll('svg.chart')).filter(function (s) {"
                     + " return s.querySelectorAll('path.series, circle.mark, rect.bar').length === 0; })"
                     + ".map(function (s) { return s.id; })");
             assertEquals(List.of(), undrawn, "charts without marks");
-            assertEquals(48, page.count("#kernel-table tbody tr"));
-            assertEquals(3, page.count("#model-table tbody tr"));
+            assertEquals(60, page.count("#kernel-table tbody tr"));
+            assertEquals(4, page.count("#model-table tbody tr"));
             // click "ms median" (column 6): the rows come back in ascending order of that column
             List<Object> medians = (List<Object>) page.evaluate("(function () {"
                     + " var t = document.getElementById('kernel-table'); t.querySelectorAll('th')[6].click();"
