@@ -4,8 +4,10 @@ import io.attn4j.attention.exact.FlashAttention;
 import io.attn4j.attention.exact.LeanDecode;
 import io.attn4j.attention.exact.NaiveAttention;
 import io.attn4j.attention.exact.ReferenceAttention;
+import io.attn4j.sparse.AgentAttention;
 import io.attn4j.sparse.BlockTopK;
 import io.attn4j.sparse.Hip;
+import io.attn4j.sparse.Routing;
 import io.attn4j.sparse.SlidingWindow;
 import io.attn4j.sparse.Streaming;
 
@@ -25,7 +27,9 @@ public final class Catalog {
             SlidingWindow.DESCRIPTOR,
             Streaming.DESCRIPTOR,
             BlockTopK.DESCRIPTOR,
-            Hip.DESCRIPTOR);
+            Hip.DESCRIPTOR,
+            Routing.DESCRIPTOR,
+            AgentAttention.DESCRIPTOR);
 
     private Catalog() {
     }
