@@ -52,6 +52,11 @@ import java.util.EnumSet;
  *       every query gets the same output: attention of the mean query over all keys.</li>
  * </ul>
  *
+ * <p><b>Fidelity</b> on {@code StandardInputs.structured} (2048 tokens, d = 64): relative error 0.68–0.72 with the
+ * default 256 agents, 0.89–0.91 with 16 and 1.23–1.32 with one. Without the trained agent bias the pooled agents
+ * blur the local and needle structure that exact attention keeps; it is the training-free baseline of the method,
+ * not a drop-in replacement. {@code AgentAttentionTest} holds these with a margin.
+ *
  * <p><b>Complexity.</b> Time O(Lq·d) to pool, O(n_a·Lk·(d + Dv)) to aggregate and O(Lq·n_a·(d + Dv)) to
  * broadcast: O(n·n_a·d), linear in n for a fixed number of agents. Extra memory O(B·Hq·n_a·(d + Dv)).
  */

@@ -84,6 +84,13 @@ import java.util.SplittableRandom;
  *       Decode is refused: a handful of queries makes no clusters.</li>
  * </ul>
  *
+ * <p><b>Fidelity</b> at the defaults on {@code StandardInputs.structured} (2048 tokens, d = 64: 4 clusters of 512
+ * keys and the 256-key window): relative error 0.61–0.64 noncausal and 0.66–0.69 causal, attention-mass recall
+ * 0.79–0.80 and 0.74–0.75, where the 256-key window alone has error 0.77–0.81 / 0.83–0.86 and recall 0.68–0.70 /
+ * 0.61–0.63 (what routing misses are the sinks and the spread mass outside a query's cluster). On 8 clusters
+ * planted at random positions of 2048 tokens, routing alone (no window) has recall 0.93–0.98 where a window of as
+ * many keys has 0.12 (noncausal) and 0.40 (causal). {@code RoutingTest} holds these with a margin.
+ *
  * <p><b>Complexity.</b> k-means O((i + 2)·(Lq + Lk)·c·d) for i iterations (k-means++ costs one pass), balancing
  * O(n log n) plus O(c·d) per displaced token per step; attention O(Lq·(Lk/c + w)·d). With {@code c = √n} and
  * {@code w <= √n}: O(n^1.5·d). Extra memory O(B·Hq·(Lq + Lk)·(d + Dv)) for the sorted copies and the routing
