@@ -6,12 +6,14 @@ import io.attn4j.attention.exact.NaiveAttention;
 import io.attn4j.attention.exact.ReferenceAttention;
 import io.attn4j.attention.AttentionMechanism;
 import io.attn4j.runtime.Engine;
+import io.attn4j.sparse.AgentAttention;
 import io.attn4j.sparse.BlockTopK;
 import io.attn4j.sparse.BudgetedConfig;
 import io.attn4j.sparse.KeyBudget;
 import io.attn4j.sparse.Hip;
 import io.attn4j.sparse.Moa;
 import io.attn4j.sparse.NeighborhoodAttention;
+import io.attn4j.sparse.Routing;
 import io.attn4j.sparse.S2Attention;
 import io.attn4j.sparse.SlidingWindow;
 import io.attn4j.sparse.SpAtten;
@@ -34,8 +36,10 @@ public final class Catalog {
             Streaming.DESCRIPTOR,
             BlockTopK.DESCRIPTOR,
             Hip.DESCRIPTOR,
+            Routing.DESCRIPTOR,
             Moa.DESCRIPTOR,
             SpAtten.DESCRIPTOR,
+            AgentAttention.DESCRIPTOR,
             NeighborhoodAttention.DESCRIPTOR,
             S2Attention.DESCRIPTOR);
 

@@ -47,14 +47,22 @@ public abstract class BlockSparseAttention implements SparseAttention {
 
     /** Validates the call against the descriptor (pattern, mask, score mod, LSE, observers) and resolves it. */
     protected final AttentionProblem problem(Tensor q, Tensor k, Tensor v, AttentionSpec spec, Tensor out) {
-        return validated(descriptor(), q, k, v, spec, out);
+        return validate(descriptor(), q, k, v, spec, out, "");
     }
 
     /**
-     * Validates a call to mechanism {@code m} against its descriptor (pattern, mask, score mod, LSE, observers) and
-     * resolves it; for sparse mechanisms that run {@code flash} some other way than over one block mask.
+     * Validates a call of a sparse mechanism {@code m} against its descriptor and resolves it: observers and LSE it
+     * does not compute, a mask or score mod it does not promise, and a pattern it does not declare are refused with
+     * an {@link UnsupportedInputException} ({@code patternReason}, when not empty, is appended to the pattern's
+     * refusal to say why); shapes and values are checked by {@link AttentionProblem#of} before anything is written.
      */
     static AttentionProblem validated(Mechanism m, Tensor q, Tensor k, Tensor v, AttentionSpec spec, Tensor out) {
+        return validate(m, q, k, v, spec, out, "");
+    }
+
+    /** As {@link #validated}, with {@code patternReason} appended to a pattern refusal to say why. */
+    static AttentionProblem validate(Mechanism m, Tensor q, Tensor k, Tensor v, AttentionSpec spec, Tensor out,
+                                     String patternReason) {
         if (spec != null) {
             m.checkSupports(spec);
             if (spec.mask() != null && !m.promises(Guarantee.MASKS)) {
@@ -69,7 +77,7 @@ public abstract class BlockSparseAttention implements SparseAttention {
         if (!m.supports(p.pattern())) {
             throw new UnsupportedInputException(m.id() + " supports the patterns " + m.patternList()
                     + "; this call (Lq = " + p.queryLength() + ", Lk = " + p.keyLength() + ", "
-                    + (spec.isCausal() ? "causal" : "noncausal") + ") is " + p.pattern().id());
+                    + (spec.isCausal() ? "causal" : "noncausal") + ") is " + p.pattern().id() + patternReason);
         }
         return p;
     }

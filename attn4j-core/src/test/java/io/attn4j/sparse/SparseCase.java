@@ -13,14 +13,31 @@ import java.util.function.Supplier;
  * fails {@link SparseContractTest}.
  *
  * @param coveringAll for a sequence of n tokens, a configuration whose budget covers every visible key (window
- *                    {@code >= n}, k {@code >=} number of blocks, ...): the mechanism must then equal {@code flash}
+ *                    {@code >= n}, k {@code >=} number of blocks, ...): the mechanism must then equal {@code flash};
+ *                    {@code null} for a mechanism that no configuration makes exact (see {@link #neverExact})
  * @param smallest    the smallest budget it accepts (one token, one block, window 1, ...)
- * @param larger      a budget larger than any sequence tested (must behave like covering all)
+ * @param larger      a budget larger than any sequence tested (must behave like covering all; for a mechanism that
+ *                    is never exact, it must still give finite outputs)
  * @param invalid     constructions of invalid configurations; each must throw an IllegalArgumentException that
  *                    names the value and what is allowed
  */
 record SparseCase(IntFunction<MechanismConfig> coveringAll, MechanismConfig smallest, MechanismConfig larger,
                   List<Supplier<MechanismConfig>> invalid) {
+
+    /**
+     * The case of a mechanism whose output no configuration makes equal to {@code flash} (pooled or estimated ones:
+     * agent attention's two softmaxes never compose to one). The contract test then skips the exactness check and
+     * only requires finite outputs of {@code larger}; the mechanism's own test asserts the fidelity it measures.
+     */
+    static SparseCase neverExact(MechanismConfig smallest, MechanismConfig larger,
+                                 List<Supplier<MechanismConfig>> invalid) {
+        return new SparseCase(null, smallest, larger, invalid);
+    }
+
+    /** Whether some configuration makes the mechanism exact ({@link #coveringAll} is set). */
+    boolean hasExactConfiguration() {
+        return coveringAll != null;
+    }
 
     static final Map<String, SparseCase> ALL = Map.ofEntries(
             Map.entry("sliding-window", new SparseCase(
@@ -90,5 +107,19 @@ record SparseCase(IntFunction<MechanismConfig> coveringAll, MechanismConfig smal
                     List.of(() -> SpAtten.Config.of(KeyBudget.tokens(0)),
                             () -> SpAtten.Config.of(KeyBudget.ratio(1.01)),
                             () -> SpAtten.Config.of(KeyBudget.ratio(0.5)).withObservation(0),
-                            () -> new SpAtten.Config(KeyBudget.ratio(0.5), 16, 64, 0)))));
+                            () -> new SpAtten.Config(KeyBudget.ratio(0.5), 16, 64, 0)))),
+            // one cluster and no window is flash over a permutation of the keys
+            Map.entry("routing", new SparseCase(
+                    n -> Routing.Config.of(n, 0),
+                    Routing.Config.of(1, 0),
+                    Routing.Config.of(1 << 20, 1 << 20),
+                    List.of(() -> Routing.Config.of(0, 16), () -> Routing.Config.of(64, -1),
+                            () -> Routing.Config.defaults().withIterations(-1),
+                            () -> new Routing.Config(64, 2, 16, 1, 64, 0)))),
+            // agents pooled from the queries: two softmaxes in a row are never one, whatever the number of agents
+            Map.entry("agent", SparseCase.neverExact(
+                    AgentAttention.Config.of(1),
+                    AgentAttention.Config.of(1 << 20),
+                    List.of(() -> AgentAttention.Config.of(0), () -> AgentAttention.Config.of(-4),
+                            () -> new AgentAttention.Config(16, 0, 64)))));
 }
