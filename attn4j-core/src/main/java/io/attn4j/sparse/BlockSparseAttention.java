@@ -25,10 +25,14 @@ public abstract class BlockSparseAttention implements SparseAttention {
     protected final Engine engine;
     private final FlashAttention flash;
 
-    /** {@code blockQ} × {@code blockK} are both the selection's granularity and the kernel's tiles. */
+    /**
+     * {@code blockQ} × {@code blockK} are both the selection's granularity and the kernel's tiles (0 × 0: the
+     * subclass sizes its block masks per call; the kernel takes its tiles from the block mask).
+     */
     protected BlockSparseAttention(Engine engine, int blockQ, int blockK) {
         this.engine = engine;
-        this.flash = new FlashAttention(new FlashAttention.Config(blockQ, blockK), engine);
+        this.flash = new FlashAttention(blockQ == 0 ? FlashAttention.Config.defaults()
+                : new FlashAttention.Config(blockQ, blockK), engine);
     }
 
     /** The tiles this mechanism attends to for a validated call. */
@@ -84,7 +88,33 @@ public abstract class BlockSparseAttention implements SparseAttention {
 
     /** The tiles the call's own mask leaves visible, at the kernel's block sizes. */
     protected final BlockMask visible(AttentionProblem p) {
-        return BlockMask.of(p.mask(), p.batch(), p.heads(), p.queryLength(), p.keyLength(), blockQ(), blockK());
+        return visible(p, blockQ(), blockK());
+    }
+
+    /** The tiles the call's own mask leaves visible, at the given block sizes. */
+    protected static BlockMask visible(AttentionProblem p, int blockQ, int blockK) {
+        return BlockMask.of(p.mask(), p.batch(), p.heads(), p.queryLength(), p.keyLength(), blockQ, blockK);
+    }
+
+    /**
+     * Key tiles for a selection over {@code keyLength} keys when the configuration leaves them to the length: 64
+     * from 2048 keys on (the kernel's best tile), and smaller below, down to 16, so a short sequence still has
+     * about 32 tiles to choose from (at 512 tokens, 16-key tiles; with 64-key tiles a 25 % budget would be two
+     * tiles, fewer than every row keeps anyway). Query blocks are twice as long.
+     */
+    static int autoKeyTile(int keyLength) {
+        return Math.max(16, Math.min(64, Integer.highestOneBit(Math.max(1, keyLength / 32))));
+    }
+
+    /** Checks configured block sizes: both 1 to 1024, or both 0 for {@link #autoKeyTile sizes by length}. */
+    static void checkBlocksOrAuto(int blockQ, int blockK) {
+        if (blockQ == 0 && blockK == 0) {
+            return;
+        }
+        if (blockQ < 1 || blockQ > 1024 || blockK < 1 || blockK > 1024) {
+            throw new IllegalArgumentException("blocks (" + blockQ + ", " + blockK + "); allowed: 1 to 1024 each, or "
+                    + "both 0 (sized by the sequence length)");
+        }
     }
 
     /** Whether the call is causal (CS, CC or decode). */

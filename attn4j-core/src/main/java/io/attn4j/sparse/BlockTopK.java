@@ -62,8 +62,8 @@ public final class BlockTopK extends BlockSparseAttention {
      * @param budget    keys per query, as tokens or a share of the visible keys (rounded up to tiles)
      * @param estimate  how blocks are scored
      * @param sinkTiles leading tiles always kept (beside the budget, like StreamingLLM's sinks)
-     * @param blockQ    queries per block (selection granularity and kernel tile)
-     * @param blockK    keys per tile
+     * @param blockQ    queries per block (selection granularity and kernel tile); 0 with blockK 0: by length
+     * @param blockK    keys per tile; 0: {@link BlockSparseAttention#autoKeyTile by length}
      */
     public record Config(KeyBudget budget, Estimate estimate, int sinkTiles, int blockQ, int blockK)
             implements BudgetedConfig {
@@ -73,12 +73,12 @@ public final class BlockTopK extends BlockSparseAttention {
             if (sinkTiles < 0) {
                 throw new IllegalArgumentException("sinkTiles = " + sinkTiles + "; allowed: >= 0");
             }
-            SlidingWindow.checkBlocks(blockQ, blockK);
+            checkBlocksOrAuto(blockQ, blockK);
         }
 
-        /** {@code budget} with pooled-max scores, one sink tile and 128 × 64 tiles. */
+        /** {@code budget} with pooled-max scores, one sink tile and tiles sized by the length (128 × 64 from 2K keys). */
         public static Config of(KeyBudget budget) {
-            return new Config(budget, Estimate.POOLED_MAX, 1, 128, 64);
+            return new Config(budget, Estimate.POOLED_MAX, 1, 0, 0);
         }
 
         /** 10 % of the visible keys. */
@@ -124,7 +124,9 @@ public final class BlockTopK extends BlockSparseAttention {
 
     @Override
     protected BlockMask select(AttentionProblem p) {
-        BlockMask visible = visible(p);
+        int bk = config.blockK() == 0 ? autoKeyTile(p.keyLength()) : config.blockK();
+        int bq = config.blockQ() == 0 ? 2 * bk : config.blockQ();
+        BlockMask visible = visible(p, bq, bk);
         return TileSelection.select(p, visible, config.budget(), config.sinkTiles(), engine,
                 (b, h) -> chooser(p, visible, b, h));
     }

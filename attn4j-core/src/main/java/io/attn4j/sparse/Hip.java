@@ -44,8 +44,8 @@ public final class Hip extends BlockSparseAttention {
     /**
      * @param budget    keys per query (rounded up to tiles)
      * @param sinkTiles leading tiles always kept (beside the budget, like StreamingLLM's sinks)
-     * @param blockQ    queries per block
-     * @param blockK    keys per tile: the leaves of the search
+     * @param blockQ    queries per block; 0 with blockK 0: by length
+     * @param blockK    keys per tile, the leaves of the search; 0: {@link BlockSparseAttention#autoKeyTile by length}
      */
     public record Config(KeyBudget budget, int sinkTiles, int blockQ, int blockK) implements BudgetedConfig {
         public Config {
@@ -53,11 +53,11 @@ public final class Hip extends BlockSparseAttention {
             if (sinkTiles < 0) {
                 throw new IllegalArgumentException("sinkTiles = " + sinkTiles + "; allowed: >= 0");
             }
-            SlidingWindow.checkBlocks(blockQ, blockK);
+            checkBlocksOrAuto(blockQ, blockK);
         }
 
         public static Config of(KeyBudget budget) {
-            return new Config(budget, 1, 128, 64);
+            return new Config(budget, 1, 0, 0);
         }
 
         /** 10 % of the visible keys. */
@@ -98,7 +98,9 @@ public final class Hip extends BlockSparseAttention {
 
     @Override
     protected BlockMask select(AttentionProblem p) {
-        BlockMask visible = visible(p);
+        int bk = config.blockK() == 0 ? autoKeyTile(p.keyLength()) : config.blockK();
+        int bq = config.blockQ() == 0 ? 2 * bk : config.blockQ();
+        BlockMask visible = visible(p, bq, bk);
         return TileSelection.select(p, visible, config.budget(), config.sinkTiles(), engine,
                 (b, h) -> new Search(p, visible, b, h));
     }

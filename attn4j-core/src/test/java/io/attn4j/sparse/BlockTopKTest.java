@@ -54,6 +54,21 @@ class BlockTopKTest {
     }
 
     @Test
+    void tilesFollowTheLengthUnlessConfigured() {
+        assertEquals(16, BlockSparseAttention.autoKeyTile(1));
+        assertEquals(16, BlockSparseAttention.autoKeyTile(512));
+        assertEquals(32, BlockSparseAttention.autoKeyTile(1024));
+        assertEquals(64, BlockSparseAttention.autoKeyTile(2048));
+        assertEquals(64, BlockSparseAttention.autoKeyTile(1 << 20));
+        AttentionInputs in = StandardInputs.structured(Fresh.seed(), InputShape.self(1, 512, 2, 1, 32));
+        BlockTopK m = new BlockTopK(BlockTopK.Config.of(KeyBudget.ratio(0.25)), Engine.defaults());
+        BlockMask blocks = m.select(m.problem(in.q(), in.k(), in.v(), AttentionSpec.noncausal(), null));
+        assertEquals(32, blocks.blockQ());
+        assertEquals(16, blocks.blockK());
+        assertTrue(blocks.density() < 0.5, "a 25 % budget at 512 tokens really drops keys: " + blocks);
+    }
+
+    @Test
     void aLargerBudgetKeepsAtLeastAsMuch() {
         Engine engine = Engine.defaults();
         AttentionInputs in = StandardInputs.structured(Fresh.seed(), InputShape.self(1, 1500, 2, 2, 32));
@@ -73,8 +88,9 @@ class BlockTopKTest {
     void keepsNoMoreTilesThanTheBudgetBesidesDiagonalAndSinks() {
         AttentionInputs in = StandardInputs.structured(Fresh.seed(), InputShape.self(1, 2000, 2, 1, 32));
         for (KeyBudget budget : List.of(KeyBudget.tokens(256), KeyBudget.ratio(0.2))) {
-            for (BlockSparseAttention m : List.of(new BlockTopK(BlockTopK.Config.of(budget), Engine.defaults()),
-                    new Hip(Hip.Config.of(budget), Engine.defaults()))) {
+            for (BlockSparseAttention m : List.of(new BlockTopK(new BlockTopK.Config(budget,
+                    BlockTopK.Estimate.POOLED_MAX, 1, 128, 64), Engine.defaults()),
+                    new Hip(new Hip.Config(budget, 1, 128, 64), Engine.defaults()))) {
                 var p = m.problem(in.q(), in.k(), in.v(), AttentionSpec.causal(), null);
                 BlockMask blocks = m.select(p);
                 BlockMask visible = BlockMask.of(Masks.causal(), 1, 1, 2000, 2000, 128, 64);
