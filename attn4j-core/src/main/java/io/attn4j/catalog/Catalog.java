@@ -6,6 +6,7 @@ import io.attn4j.attention.exact.NaiveAttention;
 import io.attn4j.attention.exact.ReferenceAttention;
 import io.attn4j.sparse.BlockTopK;
 import io.attn4j.sparse.Hip;
+import io.attn4j.sparse.HyperAttention;
 import io.attn4j.sparse.SlidingWindow;
 import io.attn4j.sparse.Streaming;
 
@@ -25,7 +26,8 @@ public final class Catalog {
             SlidingWindow.DESCRIPTOR,
             Streaming.DESCRIPTOR,
             BlockTopK.DESCRIPTOR,
-            Hip.DESCRIPTOR);
+            Hip.DESCRIPTOR,
+            HyperAttention.DESCRIPTOR);
 
     private Catalog() {
     }
