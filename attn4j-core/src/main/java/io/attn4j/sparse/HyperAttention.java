@@ -216,10 +216,11 @@ public final class HyperAttention implements SparseAttention {
     }
 
     public static final Mechanism DESCRIPTOR = new Mechanism("hyper", Family.SPARSE, "HyperAttention",
-            "Han, Avron, Shoham, Kim, Zandieh: \"HyperAttention: Long-context Attention in Near-Linear Time\", "
-                    + "ICLR 2024 (arXiv:2310.05869)",
+            "Han, Jayaram, Karbasi, Mirrokni, Woodruff, Zandieh: \"HyperAttention: Long-context Attention in "
+                    + "Near-Linear Time\", ICLR 2024 (arXiv:2310.05869)",
             EnumSet.of(Pattern.NS, Pattern.CS, Pattern.NC, Pattern.CC), Weights.FREE, false, false, false,
-            "O(n (blockSize + m) d + n log n); causal x log(n / minSequence)", "O(n (d + Dv)) per head",
+            "O(n (blockSize + window + sinks + m) d + n log n); causal x log(n / minSequence)",
+            "O(n (d + Dv)) per head",
             Config.class, Config.defaults(), (config, engine) -> new HyperAttention((Config) config, engine),
             EnumSet.noneOf(Guarantee.class));
 
@@ -329,7 +330,18 @@ public final class HyperAttention implements SparseAttention {
             return;
         }
         Selection sel = select(p, w, q0, lq, k0, lk);
+        sortedPasses(p, sel, q0, k0, dst, first);
+        predefinedPasses(p, sel, q0, k0, dst, first);
+    }
+
+    /**
+     * A and B of a sub-problem on sorted copies of its rows, merged into the fresh rows [first, first + lq) of dst in
+     * query order. The copies die with this call, before the predefined passes allocate theirs.
+     */
+    private void sortedPasses(AttentionProblem p, Selection sel, int q0, int k0, Rows dst, int first) {
         int batch = p.batch(), heads = p.heads(), kvHeads = p.kvHeads(), d = p.headDim(), dv = p.valueDim();
+        int lq = sel.lq, lk = sel.lk;
+        boolean meanValue = config.residual() == Residual.MEAN_VALUE;
 
         // sorted copies, [b][h][rank][dim]
         float[] qs = new float[batch * heads * lq * d];
@@ -357,7 +369,6 @@ public final class HyperAttention implements SparseAttention {
         float[] outB = null, lseB = null;
         int m = sel.samples;
         if (m > 0) {
-            boolean meanValue = config.residual() == Residual.MEAN_VALUE;
             int sampleDv = meanValue ? 1 : dv; // the mean-value residual needs only the mass: one zero value column
             float[] kSample = new float[batch * heads * m * d];
             float[] vSample = new float[batch * heads * m * sampleDv];
@@ -380,7 +391,6 @@ public final class HyperAttention implements SparseAttention {
 
         // merge A and B, and put the rows back in query order
         float[] a = outA, bOut = outB, lseBData = lseB;
-        boolean meanValue = config.residual() == Residual.MEAN_VALUE;
         engine.parallelFor(batch * heads, bh -> {
             for (int r = 0; r < lq; r++) {
                 int row = bh * lq + r;
@@ -395,35 +405,22 @@ public final class HyperAttention implements SparseAttention {
                 }
             }
         });
-
-        // C: the predefined part of the heavy mask (sinks and window), exact, in query order
-        if (sel.predefined()) {
-            Rows local = new Rows(batch * heads, lq, dv);
-            BlockMask predefined = predefinedMask(sel);
-            if (predefined != null) {
-                run(p, q0, lq, k0, lk, predefined, local, 0);
-                mergeInto(dst, first, local, lq);
-            }
-        }
     }
 
-    /**
-     * The sinks and the window of a sub-problem in its own indices (keys at positions below {@code sinks}, and
-     * within {@code window} of the query's position), or {@code null} when neither meets it.
-     */
-    private BlockMask predefinedMask(Selection sel) {
-        IntervalMask window = config.window() == 0 ? null : new Local(sel);
-        int sinkKeys = Math.max(0, Math.min(sel.lk, config.sinks() - sel.keyPosition0));
-        IntervalMask sinks = sinkKeys == 0 ? null : new Sinks(sinkKeys);
-        if (window == null && sinks == null) {
-            return null;
+    /** C: the predefined part of the heavy mask, exact, in query order: the sinks, and the window without them. */
+    private void predefinedPasses(AttentionProblem p, Selection sel, int q0, int k0, Rows dst, int first) {
+        int lq = sel.lq, lk = sel.lk;
+        int sinkKeys = Math.max(0, Math.min(lk, config.sinks() - sel.keyPosition0));
+        if (sinkKeys > 0) {
+            Rows sinks = new Rows(dst.heads, lq, dst.dimV);
+            run(p, q0, lq, k0, lk, BlockMask.of(new Sinks(sinkKeys), 1, 1, lq, lk, TILE_Q, TILE_K), sinks, 0);
+            mergeInto(dst, first, sinks, lq);
         }
-        BlockMask w = window == null ? null : BlockMask.of(window, 1, 1, sel.lq, sel.lk, TILE_Q, TILE_K);
-        BlockMask s = sinks == null ? null : BlockMask.of(sinks, 1, 1, sel.lq, sel.lk, TILE_Q, TILE_K);
-        if (w == null) {
-            return s;
+        if (config.window() > 0) {
+            Rows local = new Rows(dst.heads, lq, dst.dimV);
+            run(p, q0, lq, k0, lk, BlockMask.of(new Local(sel, sinkKeys), 1, 1, lq, lk, TILE_Q, TILE_K), local, 0);
+            mergeInto(dst, first, local, lq);
         }
-        return s == null ? w : w.or(s, new Either(window, sinks));
     }
 
     /** Keys [0, count) of a sub-problem: the sinks it contains. */
@@ -444,28 +441,19 @@ public final class HyperAttention implements SparseAttention {
         }
     }
 
-    /** The keys within the window of each query's position, in sub-problem indices. */
-    private record Local(Selection sel) implements IntervalMask {
+    /**
+     * The keys within the window of each query's position, in sub-problem indices, after the first {@code skip} (the
+     * sinks, attended in their own pass).
+     */
+    private record Local(Selection sel, int skip) implements IntervalMask {
         @Override
         public int keyFrom(int batch, int head, int query) {
-            return sel.queryPosition0 + query - sel.window + 1 - sel.keyPosition0;
+            return Math.max(skip, sel.queryPosition0 + query - sel.window + 1 - sel.keyPosition0);
         }
 
         @Override
         public int keyTo(int batch, int head, int query) {
             return sel.queryPosition0 + query + sel.window - sel.keyPosition0;
-        }
-
-        @Override
-        public boolean dependsOnBatchOrHead() {
-            return false;
-        }
-    }
-
-    private record Either(IntervalMask a, IntervalMask b) implements io.attn4j.attention.MaskMod {
-        @Override
-        public boolean test(int batch, int head, int query, int key) {
-            return a.test(batch, head, query, key) || b.test(batch, head, query, key);
         }
 
         @Override
