@@ -151,7 +151,7 @@ class HyperAttentionTest {
         Config sampled = defaults().withResidual(Residual.SAMPLED_VALUES);
         double previous = Double.POSITIVE_INFINITY;
         for (int m : new int[] {256, 1024, N}) {
-            double error = relativeError(hyper(new Config(8, 256, m, Sampling.STRATIFIED, Residual.SAMPLED_VALUES,
+            double error = relativeError(hyper(new Config(8, 1, 256, m, Sampling.STRATIFIED, Residual.SAMPLED_VALUES,
                     sampled.sinks(), sampled.window(), 1024, sampled.seed()), in, spec), exact);
             assertTrue(error < previous, "m = " + m + ": error " + error + " does not fall below " + previous
                     + " (seed base " + Fresh.base() + ")");
@@ -160,7 +160,7 @@ class HyperAttentionTest {
         assertTrue(previous < 1e-5, "every key sampled: error " + previous);
         previous = Double.POSITIVE_INFINITY;
         for (int block : new int[] {64, 512, N}) {
-            double error = relativeError(hyper(new Config(8, block, 0, Sampling.STRATIFIED, Residual.MEAN_VALUE,
+            double error = relativeError(hyper(new Config(8, 1, block, 0, Sampling.STRATIFIED, Residual.MEAN_VALUE,
                     16, 128, 1024, 7), in, spec), exact);
             assertTrue(error < previous, "blockSize = " + block + ": error " + error + " does not fall below "
                     + previous + " (seed base " + Fresh.base() + ")");
@@ -186,17 +186,20 @@ class HyperAttentionTest {
 
     /**
      * The hash puts a needle key in its query's block far more often than chance (a block is 1/16 of the keys):
-     * measured 29 % of needles over 8 seeds with 8 hyperplanes, none in positional order (0 hyperplanes).
+     * measured 29 % of needles over 8 seeds with 8 hyperplanes, none in positional order (0 hyperplanes); more
+     * rounds find more (their first round is the same hash).
      */
     @Test
     void theHashFindsNeedlesBeyondChance() {
-        int found = 0, positional = 0, total = 0;
+        int found = 0, positional = 0, threeRounds = 0, total = 0;
         for (int s = 0; s < 3; s++) {
             AttentionInputs in = StandardInputs.structured(Fresh.seed(), InputShape.self(1, N, 4, 2, 64));
-            Config hashed = new Config(8, 256, 0, Sampling.STRATIFIED, Residual.MEAN_VALUE, 0, 0, 64, 7);
+            Config hashed = new Config(8, 1, 256, 0, Sampling.STRATIFIED, Residual.MEAN_VALUE, 0, 0, 64, 7);
             KeptKeys byHash = new HyperAttention(hashed, engine()).keptKeys(in.q(), in.k(), in.v(),
                     AttentionSpec.noncausal());
             KeptKeys byPosition = new HyperAttention(hashed.withHashBits(0), engine()).keptKeys(in.q(), in.k(), in.v(),
+                    AttentionSpec.noncausal());
+            KeptKeys byThree = new HyperAttention(hashed.withHash(8, 3), engine()).keptKeys(in.q(), in.k(), in.v(),
                     AttentionSpec.noncausal());
             for (Needle needle : in.needles()) {
                 for (int g = 0; g < 2; g++) {
@@ -205,6 +208,8 @@ class HyperAttentionTest {
                     found += byHash.kept(needle.batch(), head, needle.queryIndex(), needle.keyPosition()) ? 1 : 0;
                     positional += byPosition.kept(needle.batch(), head, needle.queryIndex(), needle.keyPosition())
                             ? 1 : 0;
+                    threeRounds += byThree.kept(needle.batch(), head, needle.queryIndex(), needle.keyPosition())
+                            ? 1 : 0;
                 }
             }
         }
@@ -212,6 +217,7 @@ class HyperAttentionTest {
         assertTrue(found >= 2.5 * chance * total, "the hash found " + found + " of " + total + " needles; chance is "
                 + chance * total + " (seed base " + Fresh.base() + ")");
         assertTrue(positional < found, "positional blocks found " + positional + ", the hash " + found);
+        assertTrue(threeRounds > found, "three rounds found " + threeRounds + ", one round " + found);
     }
 
     // -------------------------------------------------------------------------------------------- estimator
@@ -222,14 +228,17 @@ class HyperAttentionTest {
      */
     @Test
     void samplingEveryKeyIsExact() {
-        Config every = new Config(8, 64, 1 << 20, Sampling.STRATIFIED, Residual.SAMPLED_VALUES, 4, 16, 64, 11);
+        Config every = new Config(8, 1, 64, 1 << 20, Sampling.STRATIFIED, Residual.SAMPLED_VALUES, 4, 16, 64, 11);
         List<InputShape> shapes = List.of(InputShape.self(1, 450, 4, 2, 32), InputShape.cross(1, 200, 517, 4, 2, 32),
                 InputShape.cross(2, 400, 260, 2, 1, 48));
         for (InputShape shape : shapes) {
             AttentionInputs in = StandardInputs.structured(Fresh.seed(), shape);
             for (AttentionSpec spec : List.of(AttentionSpec.noncausal(), AttentionSpec.causal())) {
-                assertClose("every key sampled, " + shape + " " + spec, hyper(every, in, spec), reference(in, spec),
-                        2e-5);
+                Tensor exact = reference(in, spec);
+                assertClose("every key sampled, " + shape + " " + spec, hyper(every, in, spec), exact, 2e-5);
+                // three hash rounds: a key in several rounds' blocks still counts once
+                assertClose("every key sampled, 3 rounds, " + shape + " " + spec,
+                        hyper(every.withHash(6, 3), in, spec), exact, 2e-5);
             }
         }
     }
@@ -241,8 +250,8 @@ class HyperAttentionTest {
         AttentionSpec spec = AttentionSpec.noncausal();
         Tensor exact = reference(in, spec);
         for (Sampling sampling : Sampling.values()) {
-            Config small = new Config(8, 64, 40, sampling, Residual.SAMPLED_VALUES, 4, 32, 64, 3);
-            Config large = new Config(8, 64, 40_000, sampling, Residual.SAMPLED_VALUES, 4, 32, 64, 3);
+            Config small = new Config(8, 1, 64, 40, sampling, Residual.SAMPLED_VALUES, 4, 32, 64, 3);
+            Config large = new Config(8, 1, 64, 40_000, sampling, Residual.SAMPLED_VALUES, 4, 32, 64, 3);
             double smallError = relativeError(hyper(small, in, spec), exact);
             double largeError = relativeError(hyper(large, in, spec), exact);
             // the estimate's error falls like 1/√m: a factor of 30 here; ask for 5
@@ -253,10 +262,13 @@ class HyperAttentionTest {
 
     // -------------------------------------------------------------------------------------------- identities
 
-    /** GQA equals repeated K/V, BHSD equals BSHD, and 1 thread equals 3, bit for bit, on the hashed path. */
+    /**
+     * GQA equals repeated K/V, BHSD equals BSHD, and 1 thread equals 3, bit for bit, on the hashed path (two hash
+     * rounds, row-norm samples).
+     */
     @Test
     void theHashedPathIsBitIdenticalAcrossHeadsLayoutsAndThreads() {
-        Config config = new Config(8, 64, 96, Sampling.ROW_NORM, Residual.MEAN_VALUE, 4, 16, 64, 5);
+        Config config = new Config(8, 2, 64, 96, Sampling.ROW_NORM, Residual.MEAN_VALUE, 4, 16, 64, 5);
         AttentionInputs in = StandardInputs.structured(Fresh.seed(), InputShape.self(1, 500, 6, 2, 32));
         for (AttentionSpec spec : List.of(AttentionSpec.noncausal(), AttentionSpec.causal())) {
             HyperAttention mechanism = new HyperAttention(config, engine());
@@ -292,7 +304,7 @@ class HyperAttentionTest {
     void keptKeysHoldTheHeavyMaskAndTheSample() {
         int n = 900;
         AttentionInputs in = StandardInputs.structured(Fresh.seed(), InputShape.self(1, n, 2, 1, 32));
-        Config config = new Config(8, 64, 32, Sampling.STRATIFIED, Residual.MEAN_VALUE, 4, 16, 100, 9);
+        Config config = new Config(8, 1, 64, 32, Sampling.STRATIFIED, Residual.MEAN_VALUE, 4, 16, 100, 9);
         for (AttentionSpec spec : List.of(AttentionSpec.noncausal(), AttentionSpec.causal())) {
             KeptKeys kept = new HyperAttention(config, engine()).keptKeys(in.q(), in.k(), in.v(), spec);
             for (int h = 0; h < 2; h++) {
@@ -317,7 +329,7 @@ class HyperAttentionTest {
                 }
             }
         }
-        Config covering = new Config(3, n, 8, Sampling.UNIFORM, Residual.SAMPLED_VALUES, 0, 0, 1, 9);
+        Config covering = new Config(3, 1, n, 8, Sampling.UNIFORM, Residual.SAMPLED_VALUES, 0, 0, 1, 9);
         KeptKeys all = new HyperAttention(covering, engine()).keptKeys(in.q(), in.k(), in.v(), AttentionSpec.causal());
         for (int q = 0; q < n; q += 13) {
             for (int k = 0; k < n; k++) {
@@ -343,10 +355,10 @@ class HyperAttentionTest {
                 AttentionSpec.causal().scoreMod(ScoreMods.softcap(5f))));
         assertTrue(e.getMessage().contains("score mod"), e.getMessage());
         IllegalArgumentException bad = assertThrows(IllegalArgumentException.class,
-                () -> new Config(8, 256, 16, Sampling.UNIFORM, null, 0, 0, 1, 0));
+                () -> new Config(8, 1, 256, 16, Sampling.UNIFORM, null, 0, 0, 1, 0));
         assertTrue(bad.getMessage().contains("allowed"), bad.getMessage());
         bad = assertThrows(IllegalArgumentException.class,
-                () -> new Config(8, 256, 16, Sampling.UNIFORM, Residual.MEAN_VALUE, -1, 0, 1, 0));
+                () -> new Config(8, 1, 256, 16, Sampling.UNIFORM, Residual.MEAN_VALUE, -1, 0, 1, 0));
         assertTrue(bad.getMessage().contains("allowed"), bad.getMessage());
     }
 }

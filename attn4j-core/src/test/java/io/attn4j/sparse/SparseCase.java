@@ -55,9 +55,9 @@ record SparseCase(IntFunction<MechanismConfig> coveringAll, MechanismConfig smal
             // smallest budget is one key per block, one sample, and a recursion down to single tokens
             "hyper", new SparseCase(
                     n -> HyperAttention.Config.defaults().withMinSequence(n),
-                    new HyperAttention.Config(8, 1, 1, HyperAttention.Sampling.UNIFORM,
+                    new HyperAttention.Config(8, 1, 1, 1, HyperAttention.Sampling.UNIFORM,
                             HyperAttention.Residual.SAMPLED_VALUES, 0, 0, 1, 7),
-                    new HyperAttention.Config(3, 1 << 20, 16, HyperAttention.Sampling.ROW_NORM,
+                    new HyperAttention.Config(3, 1, 1 << 20, 16, HyperAttention.Sampling.ROW_NORM,
                             HyperAttention.Residual.MEAN_VALUE, 4, 9, 2, 7),
                     List.of(() -> HyperAttention.Config.of(0, 16), () -> HyperAttention.Config.of(64, -1),
                             () -> HyperAttention.Config.defaults().withHashBits(17),
