@@ -233,8 +233,9 @@ public final class HyperAttention implements SparseAttention {
         }
 
         /**
-         * Tuned for 64K tokens: 8 hyperplanes in one round, 256-key blocks, 2048 stratified samples estimating the residual's mass
-         * with the mean value, 16 sinks, a window of 128, exact up to 4096 tokens (the authors' threshold).
+         * Tuned for 64K tokens: 8 hyperplanes in one round, 256-key blocks, 2048 stratified samples estimating the
+         * residual's mass with the mean value, 16 sinks, a window of 128, exact up to 4096 tokens (the authors'
+         * threshold).
          */
         public static Config defaults() {
             return new Config(8, 1, 256, 2048, Sampling.STRATIFIED, Residual.MEAN_VALUE, 16, 128, 4096, 0x5EED_4A7EL);
