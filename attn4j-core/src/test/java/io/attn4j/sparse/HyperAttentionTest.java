@@ -39,7 +39,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class HyperAttentionTest {
     private static final int N = 4096;
-    /** One structured input of N tokens (4 query heads, 2 KV heads) and its exact outputs, shared by the fidelity tests. */
+    /** One structured input of N tokens (4 query heads, 2 KV heads) and its exact outputs, for the fidelity tests. */
     private static AttentionInputs structured;
     private static Tensor exactNoncausal, exactCausal;
 
