@@ -11,6 +11,7 @@ import io.attn4j.sparse.BlockTopK;
 import io.attn4j.sparse.BudgetedConfig;
 import io.attn4j.sparse.KeyBudget;
 import io.attn4j.sparse.Hip;
+import io.attn4j.sparse.HyperAttention;
 import io.attn4j.sparse.Moa;
 import io.attn4j.sparse.NeighborhoodAttention;
 import io.attn4j.sparse.Routing;
@@ -36,6 +37,7 @@ public final class Catalog {
             Streaming.DESCRIPTOR,
             BlockTopK.DESCRIPTOR,
             Hip.DESCRIPTOR,
+            HyperAttention.DESCRIPTOR,
             Routing.DESCRIPTOR,
             Moa.DESCRIPTOR,
             SpAtten.DESCRIPTOR,

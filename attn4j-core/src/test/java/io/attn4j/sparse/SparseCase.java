@@ -121,5 +121,20 @@ record SparseCase(IntFunction<MechanismConfig> coveringAll, MechanismConfig smal
                     AgentAttention.Config.of(1),
                     AgentAttention.Config.of(1 << 20),
                     List.of(() -> AgentAttention.Config.of(0), () -> AgentAttention.Config.of(-4),
-                            () -> new AgentAttention.Config(16, 0, 64)))));
+                            () -> new AgentAttention.Config(16, 0, 64)))),
+            // hyper estimates the keys outside its blocks, so it covers everything only when it is exact: at or below
+            // minSequence (plain flash), or with one block over all keys (sorted, with an empty residual); the
+            // smallest budget is one key per block, one sample, and a recursion down to single tokens
+            Map.entry("hyper", new SparseCase(
+                    n -> HyperAttention.Config.defaults().withMinSequence(n),
+                    new HyperAttention.Config(8, 1, 1, 1, HyperAttention.Sampling.UNIFORM,
+                            HyperAttention.Residual.SAMPLED_VALUES, 0, 0, 1, 7),
+                    new HyperAttention.Config(3, 1, 1 << 20, 16, HyperAttention.Sampling.ROW_NORM,
+                            HyperAttention.Residual.MEAN_VALUE, 4, 9, 2, 7),
+                    List.of(() -> HyperAttention.Config.of(0, 16), () -> HyperAttention.Config.of(64, -1),
+                            () -> HyperAttention.Config.defaults().withHashBits(17),
+                            () -> HyperAttention.Config.defaults().withMinSequence(0),
+                            () -> HyperAttention.Config.defaults().withSampling(null),
+                            () -> HyperAttention.Config.defaults().withResidual(null),
+                            () -> HyperAttention.Config.defaults().withPredefined(-1, 8)))));
 }
