@@ -97,6 +97,14 @@ public abstract class BlockSparseAttention implements SparseAttention {
     }
 
     /**
+     * The visible tiles at the configured block sizes, or at {@link #autoKeyTile sizes by length} when both are 0.
+     */
+    protected static BlockMask visibleSized(AttentionProblem p, int blockQ, int blockK) {
+        int bk = blockK == 0 ? autoKeyTile(p.keyLength()) : blockK;
+        return visible(p, blockQ == 0 ? 2 * bk : blockQ, bk);
+    }
+
+    /**
      * Key tiles for a selection over {@code keyLength} keys when the configuration leaves them to the length: 64
      * from 2048 keys on (the kernel's best tile), and smaller below, down to 16, so a short sequence still has
      * about 32 tiles to choose from (at 512 tokens, 16-key tiles; with 64-key tiles a 25 % budget would be two

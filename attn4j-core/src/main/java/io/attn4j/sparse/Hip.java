@@ -98,9 +98,7 @@ public final class Hip extends BlockSparseAttention {
 
     @Override
     protected BlockMask select(AttentionProblem p) {
-        int bk = config.blockK() == 0 ? autoKeyTile(p.keyLength()) : config.blockK();
-        int bq = config.blockQ() == 0 ? 2 * bk : config.blockQ();
-        BlockMask visible = visible(p, bq, bk);
+        BlockMask visible = visibleSized(p, config.blockQ(), config.blockK());
         return TileSelection.select(p, visible, config.budget(), config.sinkTiles(), engine,
                 (b, h) -> new Search(p, visible, b, h));
     }
