@@ -29,6 +29,24 @@ final class BenchCommand implements Runnable {
         spec.commandLine().usage(spec.commandLine().getOut());
     }
 
+    /** Writes a sweep's JSON document, or says which file could not be written. */
+    static void writeJson(Path json, java.util.Map<String, Object> doc) {
+        try {
+            Files.writeString(json, Json.write(doc));
+        } catch (IOException e) {
+            throw new IllegalArgumentException("cannot write " + json + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** 1 when measurements failed (after saying how many), else 0. */
+    static int exitCode(java.io.PrintWriter err, long failed) {
+        if (failed > 0) {
+            err.println("attn4j: " + failed + " measurement(s) failed; see the table");
+            return 1;
+        }
+        return 0;
+    }
+
     /** {@code attn4j bench kernels}. */
     @Command(name = "kernels", mixinStandardHelpOptions = true,
             description = {"Time mechanisms over a length sweep for one pattern, against the machine's limits "
@@ -112,18 +130,9 @@ final class BenchCommand implements Runnable {
             out.print(KernelBench.table(peak, results));
             out.flush();
             if (json != null) {
-                try {
-                    Files.writeString(json, Json.write(KernelBench.toJson(peak, results)));
-                } catch (IOException e) {
-                    throw new IllegalArgumentException("cannot write " + json + ": " + e.getMessage(), e);
-                }
+                writeJson(json, KernelBench.toJson(peak, results));
             }
-            long failed = results.stream().filter(r -> r.error() != null).count();
-            if (failed > 0) {
-                err.println("attn4j: " + failed + " measurement(s) failed; see the table");
-                return 1;
-            }
-            return 0;
+            return exitCode(err, results.stream().filter(r -> r.error() != null).count());
         }
     }
 
@@ -231,18 +240,9 @@ final class BenchCommand implements Runnable {
             out.print(io.attn4j.bench.FidelityBench.table(results));
             out.flush();
             if (json != null) {
-                try {
-                    Files.writeString(json, Json.write(io.attn4j.bench.FidelityBench.toJson(peak, results)));
-                } catch (IOException e) {
-                    throw new IllegalArgumentException("cannot write " + json + ": " + e.getMessage(), e);
-                }
+                writeJson(json, io.attn4j.bench.FidelityBench.toJson(peak, results));
             }
-            long failed = results.stream().filter(r -> r.error() != null).count();
-            if (failed > 0) {
-                err.println("attn4j: " + failed + " measurement(s) failed; see the table");
-                return 1;
-            }
-            return 0;
+            return exitCode(err, results.stream().filter(r -> r.error() != null).count());
         }
     }
 
