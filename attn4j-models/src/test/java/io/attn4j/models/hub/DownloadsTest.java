@@ -174,6 +174,12 @@ class DownloadsTest {
                             .getBytes(StandardCharsets.ISO_8859_1));
                     out.write(BODY, 0, BODY.length / 2);
                     out.flush();
+                    // end the stream with a FIN, then wait for the client to hang up: closing at once, with the
+                    // client's bytes unread, sends a reset that can discard data still in flight
+                    s.shutdownOutput();
+                    while (s.getInputStream().read() >= 0) {
+                        // until the client closes
+                    }
                 } catch (IOException ignored) {
                     // the client's view is what is tested
                 }
