@@ -135,6 +135,48 @@ public final class Masks {
         return new Documents(q, k, bound);
     }
 
+    /**
+     * The documents of a packed-sequence mask: a mask made by {@link #documents(int[])} or
+     * {@link #documents(int[], int[], MaskMod)} with no inner mask or {@link #causal()} inside, or {@code null} for
+     * any other mask. Mechanisms that run each document as its own sequence (the recurrent forms of
+     * {@code io.attn4j.linear}) read the offsets from here instead of evaluating the mask.
+     */
+    public static Packing packing(MaskMod mask) {
+        int[] q, k;
+        MaskMod[] inner;
+        if (mask instanceof IntervalDocuments d) {
+            q = d.queryOffsets();
+            k = d.keyOffsets();
+            inner = d.inner();
+        } else if (mask instanceof Documents d) {
+            q = d.queryOffsets();
+            k = d.keyOffsets();
+            inner = d.inner();
+        } else {
+            return null;
+        }
+        if (inner != null) {
+            for (MaskMod m : inner) {
+                if (!(m instanceof Causal)) {
+                    return null;
+                }
+            }
+        }
+        return new Packing(q.clone(), k.clone(), inner != null);
+    }
+
+    /**
+     * Packed documents: query document {@code d} is rows {@code [queryOffsets[d], queryOffsets[d+1])} and sees key
+     * document {@code [keyOffsets[d], keyOffsets[d+1])}, causally (bottom-right inside the document) when
+     * {@code causal}.
+     */
+    public record Packing(int[] queryOffsets, int[] keyOffsets, boolean causal) {
+        /** The number of documents. */
+        public int documents() {
+            return queryOffsets.length - 1;
+        }
+    }
+
     private static void checkOffsets(String name, int[] offsets) {
         Objects.requireNonNull(offsets, name);
         if (offsets.length < 2 || offsets[0] != 0) {

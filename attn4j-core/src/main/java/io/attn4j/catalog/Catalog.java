@@ -5,6 +5,7 @@ import io.attn4j.attention.exact.LeanDecode;
 import io.attn4j.attention.exact.NaiveAttention;
 import io.attn4j.attention.exact.ReferenceAttention;
 import io.attn4j.attention.AttentionMechanism;
+import io.attn4j.linear.linear.LinearAttention;
 import io.attn4j.runtime.Engine;
 import io.attn4j.sparse.AgentAttention;
 import io.attn4j.sparse.BlockTopK;
@@ -43,7 +44,8 @@ public final class Catalog {
             SpAtten.DESCRIPTOR,
             AgentAttention.DESCRIPTOR,
             NeighborhoodAttention.DESCRIPTOR,
-            S2Attention.DESCRIPTOR);
+            S2Attention.DESCRIPTOR,
+            LinearAttention.DESCRIPTOR);
 
     private Catalog() {
     }

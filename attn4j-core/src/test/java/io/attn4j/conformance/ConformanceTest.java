@@ -187,7 +187,8 @@ class ConformanceTest {
                 AttentionSpec.noncausal().scoreMod(ScoreMods.temperature(0.3f).andThen(ScoreMods.alibi(4))),
                 AttentionSpec.causal().scoreMod((s, b, h, q, k) -> s + 0.01f * (k % 7) - 0.1f * h));
         for (AttentionSpec spec : specs) {
-            boolean refused = (spec.mask() != null && !m.promises(Guarantee.MASKS))
+            boolean documentsOnly = m.promises(Guarantee.PACKED_DOCUMENTS) && Masks.packing(spec.mask()) != null;
+            boolean refused = (spec.mask() != null && !m.promises(Guarantee.MASKS) && !documentsOnly)
                     || (spec.scoreMod() != null && !m.promises(Guarantee.SCORE_MODS));
             if (refused) {
                 AttentionMechanism mechanism = m.create(engine(ops));
@@ -462,7 +463,7 @@ class ConformanceTest {
         // documents that do not fit the sequence
         expectRefusal(mechanism, in.q(), in.k(), in.v(),
                 spec.mask(Masks.documents(new int[] {0, lq + 5}, new int[] {0, lk}, null)), out,
-                m.promises(Guarantee.MASKS) ? "queryOffsets" : "mask");
+                m.promises(Guarantee.MASKS) || m.promises(Guarantee.PACKED_DOCUMENTS) ? "queryOffsets" : "mask");
         // a score mod for another head count
         expectRefusal(mechanism, in.q(), in.k(), in.v(), spec.scoreMod(ScoreMods.alibi(3)), out,
                 m.promises(Guarantee.SCORE_MODS) ? "slopes" : "score mod");

@@ -1,0 +1,104 @@
+package io.attn4j.linear;
+
+import io.attn4j.attention.AttentionMechanism;
+import io.attn4j.attention.AttentionProblem;
+import io.attn4j.attention.AttentionResult;
+import io.attn4j.attention.AttentionSpec;
+import io.attn4j.attention.Pattern;
+import io.attn4j.attention.UnsupportedInputException;
+import io.attn4j.catalog.Mechanism;
+import io.attn4j.runtime.Engine;
+import io.attn4j.tensor.Tensor;
+
+/**
+ * The shape every linear or recurrent mechanism shares: one call in three equivalent {@link Form forms}, with an
+ * initial state in and the final state out ({@link #run}), and {@link #forward} for the catalog's attention API
+ * (zero initial state, the configured form).
+ *
+ * <p>Validation happens here, before anything is written: operands as {@link AttentionProblem#of} checks them;
+ * the pattern against the descriptor; no observers, no log-sum-exp, no score mod; the mask may only be packed
+ * documents ({@link Segments}); the initial state must match {@link #stateSize} and be finite. Subclasses
+ * implement {@link #compute} for a call that is known to be valid.
+ */
+public abstract class RecurrentMechanism implements AttentionMechanism {
+    protected final Engine engine;
+
+    protected RecurrentMechanism(Engine engine) {
+        this.engine = java.util.Objects.requireNonNull(engine, "engine");
+    }
+
+    /** A validated call: the problem, its sequences, the initial state (never null) and the final state to fill. */
+    public record Call(AttentionProblem problem, Segments segments, LinearState initial, LinearState state) {
+    }
+
+    /** The form {@link #forward} uses: the configuration's. */
+    public abstract Form form();
+
+    /**
+     * Whether the state decays through data-dependent or fixed gates: the forms of a gated mechanism agree with
+     * the reference within 1e-4 (relative RMS), those of an ungated one within 1e-5.
+     */
+    public boolean gated() {
+        return false;
+    }
+
+    /** Floats of state per (sequence, KV head) for this call's dimensions. */
+    public abstract int stateSize(AttentionProblem p);
+
+    /** Computes a valid call in {@code form}: writes the output rows and {@code call.state()}. */
+    protected abstract void compute(Call call, Form form);
+
+    /** Mechanism-specific checks of a resolved call (head dims, parameters); throws before anything is written. */
+    protected void check(AttentionProblem p, Segments segments) {
+    }
+
+    @Override
+    public final AttentionResult forward(Tensor q, Tensor k, Tensor v, AttentionSpec spec, Tensor out) {
+        return run(q, k, v, spec, null, form(), out).attention();
+    }
+
+    /** {@link #run(Tensor, Tensor, Tensor, AttentionSpec, LinearState, Form, Tensor)} into a new output. */
+    public RecurrentResult run(Tensor q, Tensor k, Tensor v, AttentionSpec spec, LinearState initial, Form form) {
+        return run(q, k, v, spec, initial, form, null);
+    }
+
+    /**
+     * The call in the given form, continuing from {@code initial} ({@code null}: zeros).
+     *
+     * @throws UnsupportedInputException for a pattern, mask or option the mechanism does not take
+     * @throws IllegalArgumentException  for invalid operands or a state of the wrong shape, before anything is
+     *                                   written
+     */
+    public RecurrentResult run(Tensor q, Tensor k, Tensor v, AttentionSpec spec, LinearState initial, Form form,
+                               Tensor out) {
+        Mechanism m = descriptor();
+        if (spec != null) {
+            m.checkSupports(spec);
+            if (spec.scoreMod() != null) {
+                throw new UnsupportedInputException(m.id() + " takes no score mod (got " + spec.scoreMod()
+                        + "); it computes no scores");
+            }
+        }
+        java.util.Objects.requireNonNull(form, "form");
+        AttentionProblem p = AttentionProblem.of(q, k, v, spec, out);
+        Segments segments = Segments.of(m.id(), p, spec);
+        // documents packed with causal() inside are causal whatever the spec's own flag says
+        Pattern pattern = Pattern.of(p.queryLength(), p.keyLength(), segments.causal());
+        if (!m.supports(pattern)) {
+            throw new UnsupportedInputException(m.id() + " supports the patterns " + m.patternList()
+                    + "; this call (Lq = " + p.queryLength() + ", Lk = " + p.keyLength() + ", "
+                    + (segments.causal() ? "causal" : "noncausal") + ") is " + pattern.id());
+        }
+        check(p, segments);
+        int size = stateSize(p);
+        if (initial != null) {
+            initial.requireShape("initial state", segments.sequences(), p.kvHeads(), size);
+            initial.requireFinite("initial state");
+        } else {
+            initial = LinearState.zeros(segments.sequences(), p.kvHeads(), size);
+        }
+        LinearState state = LinearState.zeros(segments.sequences(), p.kvHeads(), size);
+        compute(new Call(p, segments, initial, state), form);
+        return new RecurrentResult(p.result(null, null, null, null), state);
+    }
+}
