@@ -5,6 +5,8 @@ import io.attn4j.attention.exact.LeanDecode;
 import io.attn4j.attention.exact.NaiveAttention;
 import io.attn4j.attention.exact.ReferenceAttention;
 import io.attn4j.attention.AttentionMechanism;
+import io.attn4j.linear.gla.Gla;
+import io.attn4j.linear.lightning.Lightning;
 import io.attn4j.linear.linear.LinearAttention;
 import io.attn4j.runtime.Engine;
 import io.attn4j.sparse.AgentAttention;
@@ -45,7 +47,9 @@ public final class Catalog {
             AgentAttention.DESCRIPTOR,
             NeighborhoodAttention.DESCRIPTOR,
             S2Attention.DESCRIPTOR,
-            LinearAttention.DESCRIPTOR);
+            LinearAttention.DESCRIPTOR,
+            Lightning.DESCRIPTOR,
+            Gla.DESCRIPTOR);
 
     private Catalog() {
     }

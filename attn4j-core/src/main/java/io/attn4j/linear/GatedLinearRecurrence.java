@@ -98,9 +98,37 @@ public final class GatedLinearRecurrence {
      * @param decay      the decay
      * @param normalise  whether outputs are divided by {@code s·q̃ · z + ε}
      * @param epsilon    ε
+     * @param perQueryHead one state per query head instead of per KV head: for decays that differ between the
+     *                   query heads of a GQA group (RetNet's multi-scale schedule); {@link Constant} is then
+     *                   indexed by query head
      */
     public record Operands(HeadView q, HeadView k, HeadView v, int features, float queryScale, Decay decay,
-                           boolean normalise, float epsilon) {
+                           boolean normalise, float epsilon, boolean perQueryHead) {
+        /** One state per KV head. */
+        public Operands(HeadView q, HeadView k, HeadView v, int features, float queryScale, Decay decay,
+                        boolean normalise, float epsilon) {
+            this(q, k, v, features, queryScale, decay, normalise, epsilon, false);
+        }
+
+        /** State heads of a call: KV heads, or query heads when {@link #perQueryHead}. */
+        public int stateHeads(AttentionProblem p) {
+            return perQueryHead ? p.heads() : p.kvHeads();
+        }
+
+        /** The KV head that state head g reads keys and values from. */
+        int kvOf(AttentionProblem p, int g) {
+            return perQueryHead ? g / p.group() : g;
+        }
+
+        /** The first query head reading state head g. */
+        int firstQuery(AttentionProblem p, int g) {
+            return perQueryHead ? g : g * p.group();
+        }
+
+        /** Query heads reading one state head. */
+        int queriesPerState(AttentionProblem p) {
+            return perQueryHead ? 1 : p.group();
+        }
     }
 
     /** Floats of state per (sequence, KV head): S, then z when normalising. */
@@ -123,12 +151,13 @@ public final class GatedLinearRecurrence {
     // ------------------------------------------------------------------------------------------ shared pieces
 
     /** The decay of token {@code t} (document-relative) of sequence {@code seq}, KV head {@code g}, feature i. */
-    private static double logDecay(Operands o, Segments sg, int seq, int g, int t, int i) {
+    private static double logDecay(Operands o, RecurrentMechanism.Call call, int seq, int g, int t, int i) {
+        Segments sg = call.segments();
         return switch (o.decay()) {
             case None n -> 0;
             case Constant c -> c.logDecay()[g];
-            case Gates gates -> gates.logGates().data()[gates.logGates().at(sg.batchOf(seq), sg.keyFrom(seq) + t, g)
-                    + (gates.perFeature() ? i : 0)];
+            case Gates gates -> gates.logGates().data()[gates.logGates().at(sg.batchOf(seq), sg.keyFrom(seq) + t,
+                    o.kvOf(call.problem(), g)) + (gates.perFeature() ? i : 0)];
         };
     }
 
@@ -149,7 +178,7 @@ public final class GatedLinearRecurrence {
     private static void reference(Engine engine, RecurrentMechanism.Call call, Operands o) {
         AttentionProblem p = call.problem();
         Segments sg = call.segments();
-        int kvHeads = p.kvHeads();
+        int kvHeads = o.stateHeads(p);
         engine.parallelFor(sg.sequences() * kvHeads, task -> referenceTask(call, o, task / kvHeads, task % kvHeads));
     }
 
@@ -178,9 +207,9 @@ public final class GatedLinearRecurrence {
             }
         }
         for (int t = 0; t < lk; t++) {
-            int kr = keyAt(o.k(), sg, seq, t, g), vr = keyAt(o.v(), sg, seq, t, g);
+            int kr = keyAt(o.k(), sg, seq, t, o.kvOf(p, g)), vr = keyAt(o.v(), sg, seq, t, o.kvOf(p, g));
             for (int i = 0; i < f; i++) {
-                double a = Math.exp(logDecay(o, sg, seq, g, t, i)), ki = kd[kr + i];
+                double a = Math.exp(logDecay(o, call, seq, g, t, i)), ki = kd[kr + i];
                 for (int c = 0; c < dv; c++) {
                     s[i * dv + c] = a * s[i * dv + c] + ki * vd[vr + c];
                 }
@@ -214,7 +243,7 @@ public final class GatedLinearRecurrence {
         int f = o.features(), dv = p.valueDim(), group = p.group();
         float[] qd = o.q().data(), out = p.out().data();
         double[] num = new double[dv];
-        for (int h = g * group; h < (g + 1) * group; h++) {
+        for (int h = o.firstQuery(p, g); h < o.firstQuery(p, g) + o.queriesPerState(p); h++) {
             Arrays.fill(num, 0);
             double den = 0;
             int qr = queryAt(o, sg, seq, j, h);
@@ -237,7 +266,7 @@ public final class GatedLinearRecurrence {
     private static void recurrent(Engine engine, RecurrentMechanism.Call call, Operands o) {
         AttentionProblem p = call.problem();
         Segments sg = call.segments();
-        int kvHeads = p.kvHeads();
+        int kvHeads = o.stateHeads(p);
         engine.parallelFor(sg.sequences() * kvHeads, task -> {
             int seq = task / kvHeads, g = task % kvHeads;
             float[] state = call.state().data();
@@ -268,13 +297,14 @@ public final class GatedLinearRecurrence {
     private static void step(VectorOps ops, RecurrentMechanism.Call call, Operands o, int seq, int g, int t,
                              float[] state, int base) {
         Segments sg = call.segments();
+        AttentionProblem p = call.problem();
         int f = o.features(), dv = call.problem().valueDim();
         int width = o.decay().width(f);
         float[] kd = o.k().data(), vd = o.v().data();
-        int kr = keyAt(o.k(), sg, seq, t, g), vr = keyAt(o.v(), sg, seq, t, g);
-        float shared = width == 1 ? (float) Math.exp(logDecay(o, sg, seq, g, t, 0)) : 1f;
+        int kr = keyAt(o.k(), sg, seq, t, o.kvOf(p, g)), vr = keyAt(o.v(), sg, seq, t, o.kvOf(p, g));
+        float shared = width == 1 ? (float) Math.exp(logDecay(o, call, seq, g, t, 0)) : 1f;
         for (int i = 0; i < f; i++) {
-            float a = width == 0 ? 1f : width == 1 ? shared : (float) Math.exp(logDecay(o, sg, seq, g, t, i));
+            float a = width == 0 ? 1f : width == 1 ? shared : (float) Math.exp(logDecay(o, call, seq, g, t, i));
             int row = base + i * dv;
             if (a != 1f) {
                 ops.scale(state, row, dv, a);
@@ -294,7 +324,7 @@ public final class GatedLinearRecurrence {
         Segments sg = call.segments();
         int f = o.features(), dv = p.valueDim(), group = p.group();
         float[] qd = o.q().data(), out = p.out().data();
-        for (int h = g * group; h < (g + 1) * group; h++) {
+        for (int h = o.firstQuery(p, g); h < o.firstQuery(p, g) + o.queriesPerState(p); h++) {
             int qr = queryAt(o, sg, seq, j, h), or = outAt(p, sg, seq, j, h);
             Arrays.fill(out, or, or + dv, 0f);
             float den = 0f;
@@ -319,7 +349,7 @@ public final class GatedLinearRecurrence {
     private static void chunked(Engine engine, RecurrentMechanism.Call call, Operands o, int chunk) {
         AttentionProblem p = call.problem();
         Segments sg = call.segments();
-        int kvHeads = p.kvHeads(), pairs = sg.sequences() * kvHeads, size = call.state().size();
+        int kvHeads = o.stateHeads(p), pairs = sg.sequences() * kvHeads, size = call.state().size();
         if (!sg.causal()) {
             noncausal(engine, call, o, chunk);
             return;
@@ -434,7 +464,7 @@ public final class GatedLinearRecurrence {
         Scratch scratch = Scratch.get();
         int n = b - a, f = o.features(), dv = p.valueDim(), width = o.decay().width(f), w = Math.max(1, width);
         HeadView kv = o.k(), vv = o.v();
-        int kRow0 = keyAt(kv, sg, seq, a, g), vRow0 = keyAt(vv, sg, seq, a, g);
+        int kRow0 = keyAt(kv, sg, seq, a, o.kvOf(p, g)), vRow0 = keyAt(vv, sg, seq, a, o.kvOf(p, g));
         int kStride = kv.strideSeq(), vStride = vv.strideSeq();
 
         // decays a_t and prefix products P_t = Π_{a ≤ u ≤ t} a_u (per feature or shared)
@@ -445,7 +475,7 @@ public final class GatedLinearRecurrence {
             prefix = scratch.floats(S_PREFIX, n * w);
             for (int t = 0; t < n; t++) {
                 for (int i = 0; i < w; i++) {
-                    float d = (float) Math.exp(logDecay(o, sg, seq, g, a + t, i));
+                    float d = (float) Math.exp(logDecay(o, call, seq, g, a + t, i));
                     decay[t * w + i] = d;
                     prefix[t * w + i] = t == 0 ? d : prefix[(t - 1) * w + i] * d;
                 }
@@ -470,7 +500,7 @@ public final class GatedLinearRecurrence {
                         }
                     }
                 }
-                for (int h = g * p.group(); h < (g + 1) * p.group(); h++) {
+                for (int h = o.firstQuery(p, g); h < o.firstQuery(p, g) + o.queriesPerState(p); h++) {
                     emitChunk(ops, call, o, seq, g, h, a, n, j0, j1, off, state, base, decay, prefix, kHat, factored);
                 }
             }
@@ -532,7 +562,7 @@ public final class GatedLinearRecurrence {
         Scratch scratch = Scratch.get();
         int rows = j1 - j0, f = o.features(), dv = p.valueDim(), width = o.decay().width(f), w = Math.max(1, width);
         HeadView qv = o.q(), kv = o.k(), vv = o.v();
-        int kRow0 = keyAt(kv, sg, seq, a, g), vRow0 = keyAt(vv, sg, seq, a, g);
+        int kRow0 = keyAt(kv, sg, seq, a, o.kvOf(p, g)), vRow0 = keyAt(vv, sg, seq, a, o.kvOf(p, g));
 
         // Q rows, scaled (and for per-feature decays, multiplied by P_t when factored)
         float[] q = scratch.floats(S_Q, rows * f);
@@ -627,7 +657,7 @@ public final class GatedLinearRecurrence {
     private static void noncausal(Engine engine, RecurrentMechanism.Call call, Operands o, int chunk) {
         AttentionProblem p = call.problem();
         Segments sg = call.segments();
-        int kvHeads = p.kvHeads(), size = call.state().size();
+        int kvHeads = o.stateHeads(p), size = call.state().size();
         engine.parallelFor(sg.sequences() * kvHeads, task -> {
             int seq = task / kvHeads, g = task % kvHeads;
             float[] state = call.state().data();

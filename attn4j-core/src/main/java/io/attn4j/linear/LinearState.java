@@ -88,7 +88,7 @@ public final class LinearState {
     public void requireShape(String name, int expectedSequences, int expectedHeads, int expectedSize) {
         if (sequences != expectedSequences || heads != expectedHeads || size != expectedSize) {
             throw new IllegalArgumentException(name + " has shape " + this + "; allowed: [" + expectedSequences
-                    + " sequences, " + expectedHeads + " KV heads, " + expectedSize + " floats per head] for this call");
+                    + " sequences, " + expectedHeads + " state heads, " + expectedSize + " floats per head] for this call");
         }
     }
 

@@ -48,6 +48,14 @@ public abstract class RecurrentMechanism implements AttentionMechanism {
     /** Computes a valid call in {@code form}: writes the output rows and {@code call.state()}. */
     protected abstract void compute(Call call, Form form);
 
+    /**
+     * Heads of state per sequence: the KV heads (a GQA group shares one state), unless the mechanism's state
+     * differs between the query heads of a group.
+     */
+    public int stateHeads(AttentionProblem p) {
+        return p.kvHeads();
+    }
+
     /** Mechanism-specific checks of a resolved call (head dims, parameters); throws before anything is written. */
     protected void check(AttentionProblem p, Segments segments) {
     }
@@ -92,12 +100,12 @@ public abstract class RecurrentMechanism implements AttentionMechanism {
         check(p, segments);
         int size = stateSize(p);
         if (initial != null) {
-            initial.requireShape("initial state", segments.sequences(), p.kvHeads(), size);
+            initial.requireShape("initial state", segments.sequences(), stateHeads(p), size);
             initial.requireFinite("initial state");
         } else {
-            initial = LinearState.zeros(segments.sequences(), p.kvHeads(), size);
+            initial = LinearState.zeros(segments.sequences(), stateHeads(p), size);
         }
-        LinearState state = LinearState.zeros(segments.sequences(), p.kvHeads(), size);
+        LinearState state = LinearState.zeros(segments.sequences(), stateHeads(p), size);
         compute(new Call(p, segments, initial, state), form);
         return new RecurrentResult(p.result(null, null, null, null), state);
     }

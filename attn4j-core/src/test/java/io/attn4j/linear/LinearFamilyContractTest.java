@@ -96,7 +96,7 @@ class LinearFamilyContractTest {
             for (int n : new int[] {1, 17, 200}) {
                 AttentionInputs in = StandardInputs.random(Fresh.seed(), new InputShape(2, n, n, 4, 2, 32, 24));
                 var ref0 = r.run(in.q(), in.k(), in.v(), spec, null, Form.reference());
-                LinearState initial = randomState(Fresh.seed(), 2, 2, ref0.state().size());
+                LinearState initial = randomState(Fresh.seed(), 2, ref0.state().heads(), ref0.state().size());
                 var ref = r.run(in.q(), in.k(), in.v(), spec, initial.copy(), Form.reference());
                 for (Form form : List.of(Form.chunked(), Form.chunked(16), Form.chunked(1), Form.chunked(7),
                         Form.recurrent())) {
@@ -188,21 +188,22 @@ class LinearFamilyContractTest {
         for (AttentionSpec base : specs(m)) {
             AttentionSpec packed = base.mask(Masks.documents(offsets));
             var probe = r.run(in.q(), in.k(), in.v(), packed, null, Form.reference());
-            LinearState initial = randomState(Fresh.seed(), lengths.length, 2, probe.state().size());
+            int heads = probe.state().heads();
+            LinearState initial = randomState(Fresh.seed(), lengths.length, heads, probe.state().size());
             for (Form form : List.of(Form.chunked(16), Form.recurrent())) {
                 var all = r.run(in.q(), in.k(), in.v(), packed, initial.copy(), form);
                 for (int d = 0; d < lengths.length; d++) {
                     int from = offsets[d], to = offsets[d + 1];
                     int size = initial.size();
-                    float[] own = new float[2 * size];
-                    System.arraycopy(initial.data(), initial.offset(d, 0), own, 0, 2 * size);
+                    float[] own = new float[heads * size];
+                    System.arraycopy(initial.data(), initial.offset(d, 0), own, 0, heads * size);
                     var alone = r.run(in.q().slice(1, from, to), in.k().slice(1, from, to), in.v().slice(1, from, to),
-                            base, LinearState.of(own, 1, 2, size), form);
+                            base, LinearState.of(own, 1, heads, size), form);
                     double e = relativeError(all.output().slice(1, from, to), alone.output());
                     assertTrue(e <= 1e-6, m.id() + " " + form + " document " + d + ": error " + e);
-                    float[] fin = new float[2 * size];
-                    System.arraycopy(all.state().data(), all.state().offset(d, 0), fin, 0, 2 * size);
-                    assertTrue(stateError(LinearState.of(fin, 1, 2, size), alone.state()) <= 1e-6,
+                    float[] fin = new float[heads * size];
+                    System.arraycopy(all.state().data(), all.state().offset(d, 0), fin, 0, heads * size);
+                    assertTrue(stateError(LinearState.of(fin, 1, heads, size), alone.state()) <= 1e-6,
                             m.id() + " document " + d + ": final state");
                 }
             }
@@ -215,14 +216,15 @@ class LinearFamilyContractTest {
         RecurrentMechanism r = (RecurrentMechanism) m.create();
         AttentionSpec spec = m.supports(Pattern.CS) ? AttentionSpec.causal() : AttentionSpec.noncausal();
         AttentionInputs in = StandardInputs.random(Fresh.seed(), InputShape.self(1, 20, 4, 2, 16));
-        int size = r.run(in.q(), in.k(), in.v(), spec, null, Form.reference()).state().size();
+        LinearState probe = r.run(in.q(), in.k(), in.v(), spec, null, Form.reference()).state();
+        int size = probe.size(), heads = probe.heads();
         Tensor out = Tensor.zeros(1, 20, 4, 16);
         out.fill(42f);
         float[] before = out.toArray();
         var wrong = assertThrows(IllegalArgumentException.class, () -> r.run(in.q(), in.k(), in.v(), spec,
-                LinearState.zeros(1, 3, size), Form.chunked(), out));
+                LinearState.zeros(1, heads + 1, size), Form.chunked(), out));
         assertTrue(wrong.getMessage().contains("initial state"), wrong.getMessage());
-        LinearState nan = LinearState.zeros(1, 2, size);
+        LinearState nan = LinearState.zeros(1, heads, size);
         nan.data()[size + 1] = Float.NaN;
         var notFinite = assertThrows(IllegalArgumentException.class, () -> r.run(in.q(), in.k(), in.v(), spec, nan,
                 Form.chunked(), out));
