@@ -6,6 +6,7 @@ import io.attn4j.attention.exact.NaiveAttention;
 import io.attn4j.attention.exact.ReferenceAttention;
 import io.attn4j.attention.AttentionMechanism;
 import io.attn4j.linear.aaren.Aaren;
+import io.attn4j.linear.lightnet.LightNet;
 import io.attn4j.linear.linear.LinearAttention;
 import io.attn4j.runtime.Engine;
 import io.attn4j.sparse.AgentAttention;
@@ -47,7 +48,8 @@ public final class Catalog {
             NeighborhoodAttention.DESCRIPTOR,
             S2Attention.DESCRIPTOR,
             LinearAttention.DESCRIPTOR,
-            Aaren.DESCRIPTOR);
+            Aaren.DESCRIPTOR,
+            LightNet.DESCRIPTOR);
 
     private Catalog() {
     }
