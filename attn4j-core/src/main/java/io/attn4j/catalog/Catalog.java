@@ -7,6 +7,8 @@ import io.attn4j.attention.exact.ReferenceAttention;
 import io.attn4j.attention.AttentionMechanism;
 import io.attn4j.linear.gla.Gla;
 import io.attn4j.linear.lightning.Lightning;
+import io.attn4j.linear.aaren.Aaren;
+import io.attn4j.linear.lightnet.LightNet;
 import io.attn4j.linear.linear.LinearAttention;
 import io.attn4j.runtime.Engine;
 import io.attn4j.sparse.AgentAttention;
@@ -49,7 +51,9 @@ public final class Catalog {
             S2Attention.DESCRIPTOR,
             LinearAttention.DESCRIPTOR,
             Lightning.DESCRIPTOR,
-            Gla.DESCRIPTOR);
+            Gla.DESCRIPTOR,
+            Aaren.DESCRIPTOR,
+            LightNet.DESCRIPTOR);
 
     private Catalog() {
     }
