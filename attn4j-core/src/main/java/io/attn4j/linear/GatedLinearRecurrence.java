@@ -161,6 +161,24 @@ public final class GatedLinearRecurrence {
         };
     }
 
+    /** log a of tokens {@code [a, a + n)} into {@code out[t·w + i]} (w = the decay's width, 1 at least). */
+    private static void logDecays(Operands o, RecurrentMechanism.Call call, int seq, int g, int a, int n,
+                                  float[] out) {
+        Segments sg = call.segments();
+        switch (o.decay()) {
+            case None none -> Arrays.fill(out, 0, n, 0f);
+            case Constant c -> Arrays.fill(out, 0, n, c.logDecay()[g]);
+            case Gates gates -> {
+                HeadView view = gates.logGates();
+                int w = gates.perFeature() ? o.features() : 1;
+                int row = view.at(sg.batchOf(seq), sg.keyFrom(seq) + a, o.kvOf(call.problem(), g));
+                for (int t = 0; t < n; t++) {
+                    System.arraycopy(view.data(), row + t * view.strideSeq(), out, t * w, w);
+                }
+            }
+        }
+    }
+
     private static int outAt(AttentionProblem p, Segments sg, int seq, int j, int h) {
         return p.out().at(sg.batchOf(seq), sg.queryFrom(seq) + j, h);
     }
@@ -473,11 +491,12 @@ public final class GatedLinearRecurrence {
         if (width > 0) {
             decay = scratch.floats(S_DECAY, n * w);
             prefix = scratch.floats(S_PREFIX, n * w);
-            for (int t = 0; t < n; t++) {
+            logDecays(o, call, seq, g, a, n, decay);
+            ops.expShiftSum(decay, 0, n * w, 0f); // a = e^{log a}, log a <= 0
+            System.arraycopy(decay, 0, prefix, 0, w);
+            for (int t = 1; t < n; t++) {
                 for (int i = 0; i < w; i++) {
-                    float d = (float) Math.exp(logDecay(o, call, seq, g, a + t, i));
-                    decay[t * w + i] = d;
-                    prefix[t * w + i] = t == 0 ? d : prefix[(t - 1) * w + i] * d;
+                    prefix[t * w + i] = prefix[(t - 1) * w + i] * decay[t * w + i];
                 }
             }
             for (int i = 0; i < w; i++) {

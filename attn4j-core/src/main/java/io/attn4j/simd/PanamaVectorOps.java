@@ -342,6 +342,20 @@ FloatVector p = poly.mul(f.mul(f)).add(f).add(1f).mul(twoToN);
     }
 
     @Override
+    public void logSigmoid(float[] x, int offset, int n, float scale) {
+        int i = 0;
+        for (; i + L <= n; i += L) {
+            FloatVector v = FloatVector.fromArray(F, x, offset + i);
+            FloatVector soft = v.abs().neg().lanewise(VectorOperators.EXP).lanewise(VectorOperators.LOG1P);
+            v.min(0f).sub(soft).mul(scale).intoArray(x, offset + i);
+        }
+        for (; i < n; i++) {
+            float v = x[offset + i];
+            x[offset + i] = scale * (float) (Math.min(v, 0f) - Math.log1p(Math.exp(-Math.abs(v))));
+        }
+    }
+
+    @Override
     public void gelu(float[] x, int offset, int n) {
         int i = 0;
         for (; i + L <= n; i += L) {

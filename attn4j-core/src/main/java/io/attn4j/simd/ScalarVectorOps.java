@@ -106,6 +106,14 @@ public final class ScalarVectorOps implements VectorOps {
     }
 
     @Override
+    public void logSigmoid(float[] x, int offset, int n, float scale) {
+        for (int i = offset; i < offset + n; i++) {
+            float v = x[i];
+            x[i] = scale * (float) (Math.min(v, 0f) - Math.log1p(Math.exp(-Math.abs(v))));
+        }
+    }
+
+    @Override
     public void gelu(float[] x, int offset, int n) {
         for (int i = 0; i < n; i++) {
             float v = x[offset + i];

@@ -60,6 +60,12 @@ public interface VectorOps {
     /** {@code x = x · Φ(x) = x/2 · (1 + erf(x/√2))}: the exact (erf) GELU of BERT, in place. */
     void gelu(float[] x, int offset, int n);
 
+    /**
+     * {@code x = scale · log σ(x) = scale · (min(x, 0) − log(1 + e^{−|x|}))}, in place: gates in log space (GLA),
+     * finite for every finite x and never above 0 for {@code scale >= 0}.
+     */
+    void logSigmoid(float[] x, int offset, int n, float scale);
+
     // ---------------------------------------------------------------- packed GEMM
 
     /** Columns of one panel of a packed weight matrix (see {@link #gemmPanel}). */

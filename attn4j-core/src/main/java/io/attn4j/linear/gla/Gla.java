@@ -225,23 +225,21 @@ public final class Gla extends RecurrentMechanism {
         float[][] w = weights(d);
         float[] w1 = w[0], w2 = w[1], bias = w[2];
         int r = w1.length / d;
-        float tau = config.temperature();
+        float[] w1t = new float[r * d]; // W₁ᵀ: one contiguous row per rank, for dot products with k
+        for (int i = 0; i < d; i++) {
+            for (int j = 0; j < r; j++) {
+                w1t[j * d + i] = w1[i * r + j];
+            }
+        }
+        float inverseTau = 1f / config.temperature();
+        var ops = engine.ops();
         return Features.map(engine, p.k(), p.batch(), p.keyLength(), p.kvHeads(), d,
                 (in, inOffset, out, outOffset, head) -> {
-                    float[] low = new float[r];
-                    for (int i = 0; i < d; i++) {
-                        float x = in[inOffset + i];
-                        for (int j = 0; j < r; j++) {
-                            low[j] += x * w1[i * r + j];
-                        }
+                    System.arraycopy(bias, 0, out, outOffset, d);
+                    for (int j = 0; j < r; j++) {
+                        ops.axpy(ops.dot(in, inOffset, w1t, j * d, d), w2, j * d, out, outOffset, d);
                     }
-                    for (int o = 0; o < d; o++) {
-                        float logit = bias[o];
-                        for (int j = 0; j < r; j++) {
-                            logit += low[j] * w2[j * d + o];
-                        }
-                        out[outOffset + o] = (float) (logSigmoid(logit) / tau);
-                    }
+                    ops.logSigmoid(out, outOffset, d, inverseTau);
                 });
     }
 

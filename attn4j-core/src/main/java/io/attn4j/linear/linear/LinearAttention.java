@@ -113,7 +113,7 @@ public final class LinearAttention extends RecurrentMechanism {
         AttentionProblem p = call.problem();
         HeadView q = p.q(), k = p.k();
         if (config.featureMap() != FeatureMap.IDENTITY) {
-            Features.RowMap map = rowMap(config.featureMap(), p.headDim());
+            Features.RowMap map = rowMap(config.featureMap(), p.headDim(), engine.ops());
             q = Features.map(engine, p.q(), p.batch(), p.queryLength(), p.heads(), p.headDim(), map);
             k = Features.map(engine, p.k(), p.batch(), p.keyLength(), p.kvHeads(), p.headDim(), map);
         }
@@ -122,12 +122,16 @@ public final class LinearAttention extends RecurrentMechanism {
                 config.epsilon()), form);
     }
 
-    private static Features.RowMap rowMap(FeatureMap map, int d) {
+    private static Features.RowMap rowMap(FeatureMap map, int d, io.attn4j.simd.VectorOps ops) {
         return switch (map) {
             case ELU_PLUS_ONE -> (in, inOffset, out, outOffset, head) -> {
                 for (int i = 0; i < d; i++) {
+                    out[outOffset + i] = Math.min(in[inOffset + i], 0f);
+                }
+                ops.expShiftSum(out, outOffset, d, 0f); // e^{min(x, 0)}: the negative branch, vectorised
+                for (int i = 0; i < d; i++) {
                     float x = in[inOffset + i];
-                    out[outOffset + i] = x > 0 ? x + 1f : (float) Math.exp(x);
+                    out[outOffset + i] = x > 0 ? x + 1f : out[outOffset + i];
                 }
             };
             case RELU -> (in, inOffset, out, outOffset, head) -> {
