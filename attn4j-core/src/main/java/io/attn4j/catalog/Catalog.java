@@ -5,6 +5,7 @@ import io.attn4j.attention.exact.LeanDecode;
 import io.attn4j.attention.exact.NaiveAttention;
 import io.attn4j.attention.exact.ReferenceAttention;
 import io.attn4j.attention.AttentionMechanism;
+import io.attn4j.linear.flow.FlowAttention;
 import io.attn4j.linear.inline.InLine;
 import io.attn4j.linear.linear.LinearAttention;
 import io.attn4j.runtime.Engine;
@@ -47,7 +48,8 @@ public final class Catalog {
             NeighborhoodAttention.DESCRIPTOR,
             S2Attention.DESCRIPTOR,
             LinearAttention.DESCRIPTOR,
-            InLine.DESCRIPTOR);
+            InLine.DESCRIPTOR,
+            FlowAttention.DESCRIPTOR);
 
     private Catalog() {
     }
