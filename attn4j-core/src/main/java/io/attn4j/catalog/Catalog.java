@@ -9,6 +9,8 @@ import io.attn4j.linear.gla.Gla;
 import io.attn4j.linear.lightning.Lightning;
 import io.attn4j.linear.aaren.Aaren;
 import io.attn4j.linear.lightnet.LightNet;
+import io.attn4j.linear.flow.FlowAttention;
+import io.attn4j.linear.inline.InLine;
 import io.attn4j.linear.linear.LinearAttention;
 import io.attn4j.runtime.Engine;
 import io.attn4j.sparse.AgentAttention;
@@ -53,7 +55,9 @@ public final class Catalog {
             Lightning.DESCRIPTOR,
             Gla.DESCRIPTOR,
             Aaren.DESCRIPTOR,
-            LightNet.DESCRIPTOR);
+            LightNet.DESCRIPTOR,
+            InLine.DESCRIPTOR,
+            FlowAttention.DESCRIPTOR);
 
     private Catalog() {
     }
