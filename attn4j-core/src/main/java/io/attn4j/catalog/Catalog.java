@@ -11,6 +11,7 @@ import io.attn4j.linear.aaren.Aaren;
 import io.attn4j.linear.lightnet.LightNet;
 import io.attn4j.linear.flow.FlowAttention;
 import io.attn4j.linear.inline.InLine;
+import io.attn4j.linear.based.Based;
 import io.attn4j.linear.linear.LinearAttention;
 import io.attn4j.runtime.Engine;
 import io.attn4j.sparse.AgentAttention;
@@ -57,7 +58,8 @@ public final class Catalog {
             Aaren.DESCRIPTOR,
             LightNet.DESCRIPTOR,
             InLine.DESCRIPTOR,
-            FlowAttention.DESCRIPTOR);
+            FlowAttention.DESCRIPTOR,
+            Based.DESCRIPTOR);
 
     private Catalog() {
     }

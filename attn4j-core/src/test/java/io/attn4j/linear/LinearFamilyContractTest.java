@@ -82,6 +82,16 @@ class LinearFamilyContractTest {
         return LinearState.of(data, sequences, heads, size);
     }
 
+    /**
+     * A state the mechanism can reach: the reference's final state after 37 random tokens. Gaussian noise is not
+     * always a state (BASED's Taylor normaliser of a noise state can cancel its exact window to 1e-3, and then no
+     * float32 form agrees with the float64 reference to 1e-5).
+     */
+    private static LinearState reachedState(RecurrentMechanism r, AttentionSpec spec, long seed) {
+        AttentionInputs prefix = StandardInputs.random(seed, new InputShape(2, 37, 37, 4, 2, 32, 24));
+        return r.run(prefix.q(), prefix.k(), prefix.v(), spec, null, Form.reference()).state();
+    }
+
     private static double stateError(LinearState a, LinearState reference) {
         return relativeError(Tensor.of(a.data().clone(), a.data().length), Tensor.of(reference.data().clone(),
                 reference.data().length));
@@ -96,7 +106,7 @@ class LinearFamilyContractTest {
             for (int n : new int[] {1, 17, 200}) {
                 AttentionInputs in = StandardInputs.random(Fresh.seed(), new InputShape(2, n, n, 4, 2, 32, 24));
                 var ref0 = r.run(in.q(), in.k(), in.v(), spec, null, Form.reference());
-                LinearState initial = randomState(Fresh.seed(), 2, ref0.state().heads(), ref0.state().size());
+                LinearState initial = reachedState(r, spec, Fresh.seed());
                 var ref = r.run(in.q(), in.k(), in.v(), spec, initial.copy(), Form.reference());
                 for (Form form : List.of(Form.chunked(), Form.chunked(16), Form.chunked(1), Form.chunked(7),
                         Form.recurrent())) {
