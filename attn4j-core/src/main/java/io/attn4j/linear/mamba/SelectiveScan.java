@@ -156,24 +156,24 @@ final class SelectiveScan {
             float[] state = call.state().data();
             int base = call.state().offset(seq, g);
             System.arraycopy(call.initial().data(), call.initial().offset(seq, g), state, base, call.state().size());
-            scanRange(engine.ops(), call, o, seq, g, 0, sg.keyLength(seq), state, base, null, 0);
+            scanRange(engine.ops(), call, o, seq, g, 0, sg.keyLength(seq), true, state, base, null, 0);
         });
     }
 
     /**
      * Keys {@code [from, to)} of a sequence token by token on the float32 state at {@code state[base]}, writing the
-     * outputs of the queries placed there (from position 0, also those placed before the first key); with
+     * outputs of the queries placed there (for the {@code first} range, also those placed before the first key); with
      * {@code gamma}, also adds {@code Σ_t Δ_t[c]} over the range to {@code gamma[gammaAt + c]}.
      */
     private static void scanRange(VectorOps ops, Call call, Operands o, int seq, int g, int from, int to,
-                                  float[] state, int base, double[] gamma, int gammaAt) {
+                                  boolean first, float[] state, int base, double[] gamma, int gammaAt) {
         AttentionProblem p = call.problem();
         Segments sg = call.segments();
         int n = p.headDim(), dv = p.valueDim(), lq = sg.queryLength(seq), off = sg.keyLength(seq) - lq;
         float[] bd = p.k().data(), xd = p.v().data(), dd = o.delta().data(), a = o.a();
         float[] decay = Scratch.get().floats(S_EXP, dv * n);
         int a0 = g * dv * n;
-        if (from == 0) {
+        if (first) {
             for (int j = 0; j < lq && j + off < 0; j++) {
                 emit(ops, call, o, seq, g, j, -1, state, base);
             }
@@ -263,7 +263,8 @@ final class SelectiveScan {
             if (part == 0) {
                 System.arraycopy(call.initial().data(), call.initial().offset(seq, g), ends, task * size, size);
             }
-            scanRange(engine.ops(), call, o, seq, g, range[0], range[1], ends, task * size, gammas, task * dv);
+            scanRange(engine.ops(), call, o, seq, g, range[0], range[1], part == 0, ends, task * size, gammas,
+                    task * dv);
         });
         // 2. in order per (sequence, head): start_{p+1} = exp(A·Γ_p) ⊙ start_p + end_p, kept in place of end_p
         engine.parallelFor(pairs, pair -> {

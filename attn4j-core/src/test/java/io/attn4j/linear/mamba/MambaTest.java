@@ -254,6 +254,35 @@ class MambaTest {
         }
     }
 
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("paths")
+    void packedDocumentsWithAnEmptyOneCutIntoPartsEqualTheirOwnRuns(VectorOps ops) {
+        Random r = new Random(Fresh.seed());
+        int[] offsets = {0, 600, 600, 1500, 1503};
+        int len = offsets[offsets.length - 1], dv = 4, n = 8;
+        Tensor x = random(r, 1, 1, len, 1, dv), b = random(r, 1, 1, len, 1, n), c = random(r, 1, 1, len, 2, n);
+        Tensor delta = uniform(r, 0.001, 0.1, 1, len, 1, dv), a = uniform(r, -3, -0.01, 1, dv, n);
+        Tensor d = random(r, 1, 1, dv);
+        AttentionSpec packed = AttentionSpec.causal().mask(io.attn4j.attention.Masks.documents(offsets));
+        Engine engine = Engine.of(ops, 3);
+        for (Form form : FORMS) {
+            RecurrentResult all = Mamba.scan(engine, x, delta, a, b, c, d, packed, null, form);
+            for (int doc = 0; doc + 1 < offsets.length; doc++) {
+                int from = offsets[doc], to = offsets[doc + 1];
+                if (from == to) {
+                    continue;
+                }
+                RecurrentResult alone = Mamba.scan(engine, x.slice(1, from, to), delta.slice(1, from, to), a,
+                        b.slice(1, from, to), c.slice(1, from, to), d, null, Form.reference());
+                double e = relativeError(all.output().slice(1, from, to), alone.output());
+                assertTrue(e <= 1e-5, form + " document " + doc + ": error " + e);
+            }
+            for (int i = 0; i < dv * n; i++) {
+                assertEquals(0f, all.state().data()[all.state().offset(1, 0) + i], form + ": the empty document");
+            }
+        }
+    }
+
     /** [B, L, H, D] → [B, L, H·g, D] with head h copied to heads h·g … h·g + g − 1. */
     private static Tensor repeat(Tensor t, int g) {
         Tensor out = Tensor.zeros(t.size(0), t.size(1), t.size(2) * g, t.size(3));
