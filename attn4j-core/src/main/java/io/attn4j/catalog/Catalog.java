@@ -13,6 +13,7 @@ import io.attn4j.linear.flow.FlowAttention;
 import io.attn4j.linear.inline.InLine;
 import io.attn4j.linear.based.Based;
 import io.attn4j.linear.linear.LinearAttention;
+import io.attn4j.linear.mamba.Mamba;
 import io.attn4j.runtime.Engine;
 import io.attn4j.sparse.AgentAttention;
 import io.attn4j.sparse.BlockTopK;
@@ -59,7 +60,8 @@ public final class Catalog {
             LightNet.DESCRIPTOR,
             InLine.DESCRIPTOR,
             FlowAttention.DESCRIPTOR,
-            Based.DESCRIPTOR);
+            Based.DESCRIPTOR,
+            Mamba.DESCRIPTOR);
 
     private Catalog() {
     }
