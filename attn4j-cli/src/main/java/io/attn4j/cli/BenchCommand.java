@@ -5,6 +5,7 @@ import io.attn4j.util.Json;
 import io.attn4j.bench.KernelBench;
 import io.attn4j.bench.ModelBench;
 import io.attn4j.bench.MachinePeak;
+import io.attn4j.bench.RecurrentBench;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
@@ -19,7 +20,8 @@ import java.util.List;
 
 /** {@code attn4j bench}: benchmark sweeps. */
 @Command(name = "bench", mixinStandardHelpOptions = true, description = "Benchmark sweeps.",
-        subcommands = {BenchCommand.Kernels.class, BenchCommand.Fidelity.class, BenchCommand.Model.class})
+        subcommands = {BenchCommand.Kernels.class, BenchCommand.Fidelity.class, BenchCommand.Model.class,
+                BenchCommand.Recurrent.class})
 final class BenchCommand implements Runnable {
     @Spec
     CommandSpec spec;
@@ -133,6 +135,89 @@ final class BenchCommand implements Runnable {
                 writeJson(json, KernelBench.toJson(peak, results));
             }
             return exitCode(err, results.stream().filter(r -> r.error() != null).count());
+        }
+    }
+
+    /** {@code attn4j bench recurrent}. */
+    @Command(name = "recurrent", mixinStandardHelpOptions = true,
+            description = {"The linear and recurrent family: chunked prefill over a length sweep (causal, against "
+                    + "causal flash up to --flash-max for the crossover length, and the cost per token against the "
+                    + "first length), and the decode step's state bandwidth (the state read and written once per "
+                    + "token, against the stream bandwidth measured in the same run).",
+                    "Medians of timed calls after a JIT warm-up; docs/LINEAR.md explains the figures."})
+    static final class Recurrent implements java.util.concurrent.Callable<Integer> {
+        @Option(names = "--mechanisms", split = ",", paramLabel = "ID,...",
+                description = "Recurrent members (default: all of them).")
+        List<String> mechanisms;
+
+        @Option(names = "--lengths", split = ",", paramLabel = "N,...",
+                description = "Prefill lengths (default: 1024,2048,4096,8192).")
+        int[] lengths = {1024, 2048, 4096, 8192};
+
+        @Option(names = "--head-dim", paramLabel = "D", description = "Prefill head dimension (default: 64).")
+        int headDim = 64;
+
+        @Option(names = "--heads", paramLabel = "H", description = "Heads (default: 8).")
+        int heads = 8;
+
+        @Option(names = "--decode-head-dim", paramLabel = "D", description = "Decode head dimension (default: 128).")
+        int decodeHeadDim = 128;
+
+        @Option(names = "--decode-batch", paramLabel = "B",
+                description = "Sequences decoded together (default: 32, so the states outgrow the caches).")
+        int decodeBatch = 32;
+
+        @Option(names = "--flash-max", paramLabel = "N",
+                description = "Longest prefill causal flash is timed at (default: 16384).")
+        int flashMax = 16384;
+
+        @Option(names = "--no-prefill", description = "Skip the prefill sweep.")
+        boolean noPrefill;
+
+        @Option(names = "--no-decode", description = "Skip the decode measurement.")
+        boolean noDecode;
+
+        @Option(names = "--threads", paramLabel = "T", description = "Threads (default: available processors).")
+        int threads = Runtime.getRuntime().availableProcessors();
+
+        @Option(names = "--seed", description = "Base seed of the inputs (default: ${DEFAULT-VALUE}).")
+        long seed = 1;
+
+        @Option(names = "--json", paramLabel = "FILE", description = "Also write the results as JSON.")
+        Path json;
+
+        @Spec
+        CommandSpec spec;
+
+        @Override
+        public Integer call() {
+            var err = spec.commandLine().getErr();
+            var out = spec.commandLine().getOut();
+            RecurrentBench.Config config = new RecurrentBench.Config(
+                    mechanisms == null ? RecurrentBench.recurrentIds() : mechanisms, lengths, headDim, heads,
+                    decodeHeadDim, decodeBatch, threads, flashMax, !noPrefill, !noDecode, seed);
+            err.println("measuring the machine (" + threads + " threads)...");
+            MachinePeak peak = MachinePeak.measure(threads);
+            java.util.function.Consumer<String> progress = line -> {
+                err.println("  " + line);
+                err.flush();
+            };
+            List<RecurrentBench.Prefill> prefill = noPrefill ? List.of() : RecurrentBench.prefill(config, progress);
+            List<RecurrentBench.Decode> decode = noDecode ? List.of() : RecurrentBench.decode(config, peak, progress);
+            if (!prefill.isEmpty()) {
+                out.println("prefill (causal, chunked form), d = " + headDim + ", " + heads + " heads:");
+                out.print(RecurrentBench.prefillTable(prefill));
+            }
+            if (!decode.isEmpty()) {
+                out.println("decode (recurrent step, state read and written once per token):");
+                out.print(RecurrentBench.decodeTable(peak, decode));
+            }
+            out.flush();
+            if (json != null) {
+                writeJson(json, RecurrentBench.toJson(peak, config, prefill, decode));
+            }
+            return exitCode(err, prefill.stream().filter(r -> r.error() != null).count()
+                    + decode.stream().filter(r -> r.error() != null).count());
         }
     }
 

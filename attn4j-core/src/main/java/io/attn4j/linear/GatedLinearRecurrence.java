@@ -40,6 +40,9 @@ import java.util.Arrays;
  * parallel from zero, combined in order ({@code S_{p+1} = D_p ⊙ S_p + ΔS_p}), and the parts then run in parallel
  * from their starting states. The cut depends only on the shape, so results do not depend on the thread count.
  *
+ * <p>Every form reads each initial value before writing its place, so the initial and final states may be one
+ * object ({@link RecurrentMechanism#step} continues a state in place).
+ *
  * <p>Complexity per (sequence, head): reference and recurrent O(n·F·Dv) time; chunked O(n·(C·F + C·Dv + F·Dv))
  * time with at most twice the state work when parts run; memory O(F·Dv) per state plus O(C·(C + F + Dv)) scratch
  * per thread.
@@ -289,7 +292,10 @@ public final class GatedLinearRecurrence {
             int seq = task / kvHeads, g = task % kvHeads;
             float[] state = call.state().data();
             int base = call.state().offset(seq, g);
-            System.arraycopy(call.initial().data(), call.initial().offset(seq, g), state, base, call.state().size());
+            if (call.initial() != call.state()) {
+                System.arraycopy(call.initial().data(), call.initial().offset(seq, g), state, base,
+                        call.state().size());
+            }
             int lq = sg.queryLength(seq), lk = sg.keyLength(seq);
             int j = 0;
             if (sg.causal()) {

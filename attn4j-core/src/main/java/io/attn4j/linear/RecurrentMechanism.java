@@ -79,6 +79,40 @@ public abstract class RecurrentMechanism implements AttentionMechanism {
      */
     public RecurrentResult run(Tensor q, Tensor k, Tensor v, AttentionSpec spec, LinearState initial, Form form,
                                Tensor out) {
+        java.util.Objects.requireNonNull(form, "form");
+        Call call = validate(q, k, v, spec, initial, out, false);
+        compute(call, form);
+        return new RecurrentResult(call.problem().result(null, null, null, null), call.state());
+    }
+
+    /**
+     * Whether {@link #compute} accepts a call whose initial and final states are the same object (it reads every
+     * initial value before writing that place), so {@link #step} continues a state without copying it.
+     */
+    protected boolean updatesInPlace() {
+        return false;
+    }
+
+    /**
+     * Decode: continues {@code state} by this call's tokens in the {@link Form#recurrent() recurrent} form,
+     * overwriting it with the state after them. Mechanisms that {@link #updatesInPlace update in place} touch
+     * the state once per token (read and written); the others compute into a new state and copy it back.
+     *
+     * @throws IllegalArgumentException for invalid operands or a state of the wrong shape, before anything is
+     *                                  written
+     */
+    public AttentionResult step(Tensor q, Tensor k, Tensor v, AttentionSpec spec, LinearState state, Tensor out) {
+        java.util.Objects.requireNonNull(state, "state");
+        Call call = validate(q, k, v, spec, state, out, updatesInPlace());
+        compute(call, Form.recurrent());
+        if (call.state() != state) {
+            System.arraycopy(call.state().data(), 0, state.data(), 0, state.data().length);
+        }
+        return call.problem().result(null, null, null, null);
+    }
+
+    private Call validate(Tensor q, Tensor k, Tensor v, AttentionSpec spec, LinearState initial, Tensor out,
+                          boolean inPlace) {
         Mechanism m = descriptor();
         if (spec != null) {
             m.checkSupports(spec);
@@ -87,7 +121,6 @@ public abstract class RecurrentMechanism implements AttentionMechanism {
                         + "); it computes no scores");
             }
         }
-        java.util.Objects.requireNonNull(form, "form");
         AttentionProblem p = AttentionProblem.of(q, k, v, spec, out);
         Segments segments = Segments.of(m.id(), p, spec);
         // documents packed with causal() inside are causal whatever the spec's own flag says
@@ -105,8 +138,7 @@ public abstract class RecurrentMechanism implements AttentionMechanism {
         } else {
             initial = LinearState.zeros(segments.sequences(), stateHeads(p), size);
         }
-        LinearState state = LinearState.zeros(segments.sequences(), stateHeads(p), size);
-        compute(new Call(p, segments, initial, state), form);
-        return new RecurrentResult(p.result(null, null, null, null), state);
+        LinearState state = inPlace ? initial : LinearState.zeros(segments.sequences(), stateHeads(p), size);
+        return new Call(p, segments, initial, state);
     }
 }

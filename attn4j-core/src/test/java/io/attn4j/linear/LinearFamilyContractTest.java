@@ -182,6 +182,17 @@ class LinearFamilyContractTest {
             assertTrue(e <= tolerance(r), m.id() + " decode step " + t + ": error " + e);
         }
         assertTrue(stateError(state, prefill.state()) <= tolerance(r), m.id() + ": final state");
+        // the decode entry point continues one state object in place, with the same bits as run's recurrent form
+        LinearState carried = LinearState.zeros(state.sequences(), state.heads(), state.size());
+        LinearState passed = null;
+        for (int t = 0; t < n; t++) {
+            Tensor q = in.q().slice(1, t, t + 1), k = in.k().slice(1, t, t + 1), v = in.v().slice(1, t, t + 1);
+            Tensor stepped = r.step(q, k, v, AttentionSpec.causal(), carried, null).output();
+            var ran = r.run(q, k, v, AttentionSpec.causal(), passed, Form.recurrent());
+            passed = ran.state();
+            assertArrayEquals(ran.output().toArray(), stepped.toArray(), m.id() + " step " + t + ": step vs run");
+        }
+        assertArrayEquals(passed.data(), carried.data(), m.id() + ": the state carried in place");
     }
 
     @ParameterizedTest(name = "{0} on {1}")

@@ -166,6 +166,11 @@ public final class Gla extends RecurrentMechanism {
     }
 
     @Override
+    protected boolean updatesInPlace() {
+        return true;
+    }
+
+    @Override
     public int stateSize(AttentionProblem p) {
         return GatedLinearRecurrence.stateSize(p.headDim(), p.valueDim(), false);
     }

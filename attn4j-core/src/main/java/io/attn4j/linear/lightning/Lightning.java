@@ -154,6 +154,11 @@ public final class Lightning extends RecurrentMechanism {
     }
 
     @Override
+    protected boolean updatesInPlace() {
+        return true;
+    }
+
+    @Override
     public int stateSize(AttentionProblem p) {
         return GatedLinearRecurrence.stateSize(p.headDim(), p.valueDim(), false);
     }

@@ -104,6 +104,11 @@ public final class LinearAttention extends RecurrentMechanism {
     }
 
     @Override
+    protected boolean updatesInPlace() {
+        return true;
+    }
+
+    @Override
     public int stateSize(AttentionProblem p) {
         return GatedLinearRecurrence.stateSize(p.headDim(), p.valueDim(), config.normalise());
     }
