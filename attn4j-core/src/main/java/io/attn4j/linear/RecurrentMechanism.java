@@ -31,6 +31,15 @@ public abstract class RecurrentMechanism implements AttentionMechanism {
     public record Call(AttentionProblem problem, Segments segments, LinearState initial, LinearState state) {
     }
 
+    /**
+     * The queries of the softmax attention this mechanism computes or approximates, for fidelity measurements:
+     * {@code q} itself, except for mechanisms that read fewer queries than they are given (Aaren's single query
+     * token per sequence).
+     */
+    public Tensor referenceQueries(Tensor q, AttentionSpec spec) {
+        return q;
+    }
+
     /** The form {@link #forward} uses: the configuration's. */
     public abstract Form form();
 

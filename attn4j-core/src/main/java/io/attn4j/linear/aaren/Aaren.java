@@ -1,6 +1,8 @@
 package io.attn4j.linear.aaren;
 
 import io.attn4j.attention.AttentionProblem;
+import io.attn4j.tensor.Tensor;
+import io.attn4j.attention.AttentionSpec;
 import io.attn4j.attention.AttentionProblem.HeadView;
 import io.attn4j.attention.Pattern;
 import io.attn4j.catalog.Family;
@@ -110,6 +112,22 @@ public final class Aaren extends RecurrentMechanism {
 
     public Config config() {
         return config;
+    }
+
+    /** q with every row of each sequence (batch row or packed document) replaced by its first row. */
+    @Override
+    public Tensor referenceQueries(Tensor q, AttentionSpec spec) {
+        io.attn4j.tensor.Layout layout = spec.layout();
+        int seqAxis = layout.seqAxis();
+        io.attn4j.attention.Masks.Packing packing = io.attn4j.attention.Masks.packing(spec.mask());
+        int[] offsets = packing != null ? packing.queryOffsets() : new int[] {0, q.size(seqAxis)};
+        Tensor out = q.copy();
+        for (int d = 0; d + 1 < offsets.length; d++) {
+            for (int t = offsets[d]; t < offsets[d + 1]; t++) {
+                out.slice(seqAxis, t, t + 1).copyFrom(q.slice(seqAxis, offsets[d], offsets[d] + 1));
+            }
+        }
+        return out;
     }
 
     @Override

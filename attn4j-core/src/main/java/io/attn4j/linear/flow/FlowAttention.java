@@ -98,7 +98,7 @@ public final class FlowAttention extends RecurrentMechanism {
             "Flowformer: flow-conserving linear attention (sigmoid features, competition and allocation)",
             "Wu, Wu, Xu, Wang, Long: \"Flowformer: Linearizing Transformers with Conservation Flows\", ICML 2022 "
                     + "(arXiv:2202.06258)",
-            EnumSet.allOf(Pattern.class), Weights.FREE, false, false, false, "O(n d dv)", "O(d dv) per query head",
+            EnumSet.allOf(Pattern.class), Weights.TRAINED, false, false, false, "O(n d dv)", "O(d dv) per query head",
             Config.class, Config.defaults(), (config, engine) -> new FlowAttention((Config) config, engine),
             EnumSet.of(Guarantee.PACKED_DOCUMENTS));
 

@@ -132,7 +132,7 @@ public final class InLine extends RecurrentMechanism {
             "InLine: injective linear attention (subtractive normalisation) with a local softmax window",
             "Han, Wang, Xia, Zhang, Song, Wu, Huang: \"Bridging the Divide: Reconsidering Softmax and Linear "
                     + "Attention\", NeurIPS 2024 (arXiv:2412.06590)",
-            EnumSet.allOf(Pattern.class), Weights.FREE, false, false, false, "O(n d dv + n w (d + dv))",
+            EnumSet.allOf(Pattern.class), Weights.TRAINED, false, false, false, "O(n d dv + n w (d + dv))",
             "O(d dv + w (d + dv)) per KV head", Config.class, Config.defaults(),
             (config, engine) -> new InLine((Config) config, engine),
             EnumSet.of(Guarantee.PREFIX_INVARIANT, Guarantee.PACKED_DOCUMENTS));

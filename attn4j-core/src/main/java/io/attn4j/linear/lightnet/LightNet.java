@@ -39,8 +39,8 @@ import java.util.Objects;
  * {@code S[i] = Σ_s softmax_s(k[i]) v_s} (and an initial state weighted by {@code Z₀ / Z}), read by every query.
  *
  * <p><b>Choices.</b> Queries and keys enter raw (the paper's surrounding layer — projections, activations, output
- * gate, the MD-TPE / MD-LRPE positional encodings — is the model's, not the attention's, so no weights are taken:
- * {@link Weights#FREE}); the query is multiplied by the call's scale; no output normaliser (each row of S already
+ * gate, the MD-TPE / MD-LRPE positional encodings — is the model's, not the attention's, so no weights are taken
+ * here; the descriptor still says {@link Weights#TRAINED} because a model must be trained with it); the query is multiplied by the call's scale; no output normaliser (each row of S already
  * sums its weights to 1). The first token of an empty state has no {@code Z_{t−1}}: its gate is taken as 1 (the
  * state it multiplies is zero). GQA shares one state per KV head (everything depends on k and v only).
  *
@@ -79,7 +79,7 @@ public final class LightNet extends RecurrentMechanism {
             "LightNet: additive linear recurrence (state normalised by cumulative key exponentials)",
             "Qin, Mao, Shen, Li, Zhang, Dai, Zhong: \"You Only Scan Once: Efficient Multi-dimension Sequential "
                     + "Modeling with LightNet\", 2024 (arXiv:2405.21022)",
-            EnumSet.allOf(Pattern.class), Weights.FREE, false, false, false, "O(n d dv)", "O(d dv) per KV head",
+            EnumSet.allOf(Pattern.class), Weights.TRAINED, false, false, false, "O(n d dv)", "O(d dv) per KV head",
             Config.class, Config.defaults(), (config, engine) -> new LightNet((Config) config, engine),
             EnumSet.of(Guarantee.PREFIX_INVARIANT, Guarantee.PACKED_DOCUMENTS));
 
