@@ -56,6 +56,36 @@ class MainTest {
     }
 
     @Test
+    void benchRecurrentMeasuresPrefillAgainstFlashAndTheDecodeStep(@TempDir Path dir) throws Exception {
+        Path json = dir.resolve("recurrent.json");
+        CliRun r = run("bench", "recurrent", "--mechanisms", "linear,lightning", "--lengths", "64,128", "--heads", "2",
+                "--head-dim", "16", "--decode-head-dim", "16", "--decode-batch", "2", "--flash-max", "128",
+                "--threads", "2", "--json", json.toString());
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("prefill") && r.out().contains("decode") && r.out().contains("%bw"), r.out());
+        Map<?, ?> doc = (Map<?, ?>) Json.parse(Files.readString(json));
+        List<?> prefill = (List<?>) doc.get("prefill");
+        assertEquals(6, prefill.size(), "two members and flash at two lengths");
+        for (Object o : prefill) {
+            Map<?, ?> row = (Map<?, ?>) o;
+            assertTrue((Double) ((Map<?, ?>) row.get("ms")).get("median") > 0, row.toString());
+        }
+        List<?> decode = (List<?>) doc.get("decode");
+        assertEquals(2, decode.size());
+        for (Object o : decode) {
+            Map<?, ?> row = (Map<?, ?>) o;
+            // state: batch 2 × heads 2 × D 16 × Dv 16 floats, plus linear's normaliser (D per head)
+            long expected = row.get("mechanism").equals("linear") ? 2L * 2 * (16 * 16 + 16) * 4 : 2L * 2 * 16 * 16 * 4;
+            assertEquals(expected, ((Number) row.get("state_bytes")).longValue(), row.toString());
+            assertTrue((Double) row.get("gbs") > 0, row.toString());
+        }
+        assertTrue(((Map<?, ?>) doc.get("crossover_vs_flash")).containsKey("lightning"), doc.toString());
+        CliRun notRecurrent = run("bench", "recurrent", "--mechanisms", "flash", "--no-decode", "--lengths", "64");
+        assertEquals(2, notRecurrent.code(), notRecurrent.err());
+        assertTrue(notRecurrent.err().contains("not a linear or recurrent member"), notRecurrent.err());
+    }
+
+    @Test
     void benchFidelityMeasuresEveryMechanismAtEveryBudget(@TempDir Path dir) throws Exception {
         Path json = dir.resolve("fidelity.json");
         CliRun r = run("bench", "fidelity", "--mechanisms", "flash,block-topk,hip,sliding-window@32", "--budgets",
