@@ -6,6 +6,7 @@ import io.attn4j.attention.exact.NaiveAttention;
 import io.attn4j.attention.exact.ReferenceAttention;
 import io.attn4j.attention.AttentionMechanism;
 import io.attn4j.linear.linear.LinearAttention;
+import io.attn4j.linear.performer.Performer;
 import io.attn4j.runtime.Engine;
 import io.attn4j.sparse.AgentAttention;
 import io.attn4j.sparse.BlockTopK;
@@ -45,7 +46,8 @@ public final class Catalog {
             AgentAttention.DESCRIPTOR,
             NeighborhoodAttention.DESCRIPTOR,
             S2Attention.DESCRIPTOR,
-            LinearAttention.DESCRIPTOR);
+            LinearAttention.DESCRIPTOR,
+            Performer.DESCRIPTOR);
 
     private Catalog() {
     }
