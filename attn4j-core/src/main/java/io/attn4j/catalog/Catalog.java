@@ -6,6 +6,7 @@ import io.attn4j.attention.exact.NaiveAttention;
 import io.attn4j.attention.exact.ReferenceAttention;
 import io.attn4j.attention.AttentionMechanism;
 import io.attn4j.linear.linear.LinearAttention;
+import io.attn4j.linear.hedgehog.Hedgehog;
 import io.attn4j.linear.performer.Performer;
 import io.attn4j.runtime.Engine;
 import io.attn4j.sparse.AgentAttention;
@@ -47,7 +48,8 @@ public final class Catalog {
             NeighborhoodAttention.DESCRIPTOR,
             S2Attention.DESCRIPTOR,
             LinearAttention.DESCRIPTOR,
-            Performer.DESCRIPTOR);
+            Performer.DESCRIPTOR,
+            Hedgehog.DESCRIPTOR);
 
     private Catalog() {
     }
