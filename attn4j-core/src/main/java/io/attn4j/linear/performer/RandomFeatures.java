@@ -19,25 +19,29 @@ import java.util.SplittableRandom;
  *
  * <p><b>The key bound.</b> {@code ωᵀk' − |k'|²/2 = |ω|²/2 − |k' − ω|²/2 ≤ |ω|²/2}, so whatever the key, key feature
  * i is at most {@code exp(|ω_i|²/2) / √m} — a bound fixed by the draw, not the data. Keys get no data-dependent
- * stabiliser (it would differ between a prefix and the whole and break state passing). When the draw's
- * {@link #maxHalfNormSquared()} is at most {@value #KEY_EXPONENT_LIMIT} (D ≤ 64 at m = 256, almost always), that bound
- * alone keeps every key feature below {@code e^60 ≈ 1.1e26}, leaving float32 (max ≈ 3.4e38 ≈ e^88.7) a factor of
- * about 3e12 for the sums over tokens of {@code φ(k)} and {@code φ(k) v} — a million tokens with |v| up to 1e6 —
- * and φ is exactly the formula for every key. Larger head dims have larger {@code |ω|} ({@code |ω|²} is
- * chi-square with D degrees of freedom: over 20 draws of 256 rows the largest {@code |ω|²/2} measured 45 to 60 at
- * D = 64, 83 to 95 at D = 128, 155 to 172 at D = 256); there the key exponent is clamped at
- * {@value #KEY_EXPONENT_LIMIT}, a per-feature rule that needs no other token. The clamp binds only when
- * {@code ω_iᵀk' > 60 + |k'|²/2}, which needs {@code |ω_i|·|k'| > 60 + |k'|²/2}: a key nearly parallel to a random
- * row {@code ω_i} — a key in a random direction has {@code ω_iᵀk' ~ N(0, |k'|²)}, whose largest value over m rows,
- * less {@code |k'|²/2}, stays below about 6 at any norm (about 10 even at m = 65536). So every configuration stays
- * finite and none is refused (the shared conformance suite runs head dims up to 256); what the clamp gives up is
- * exactness for adversarially aligned keys, where the estimate's variance is useless anyway. At the other end a key with
- * {@code |k'|²/2} beyond about 87 + {@code max_i ω_iᵀk'} underflows to zero features and drops out of the estimate
- * (softmax's own weight for it is {@code exp(q'·k')}, which the estimator could not resolve either).
+ * stabiliser (it would differ between a prefix and the whole and break state passing). The mechanism stores
+ * {@code e^KEY_OFFSET · √m · φ(k')} ({@link #key}: a constant factor, which cancels in the normalised attention;
+ * the offset of {@value #KEY_OFFSET} keeps one token's contribution far above the rounding of a state of order 1
+ * passed in from outside). When the draw's {@code max |ω_i|²/2 + KEY_OFFSET} is at most {@value #KEY_EXPONENT_LIMIT}
+ * (at D = 64 most draws of 256 rows), the bound alone keeps every stored key feature below
+ * {@code e^60 ≈ 1.1e26}, leaving float32 (max ≈ 3.4e38 ≈ e^88.7) a factor of about 3e12 for the sums over tokens of
+ * {@code φ(k)} and {@code φ(k) v} — a million tokens with |v| up to 1e6 — and φ is exactly the formula for every
+ * key. Larger head dims have larger {@code |ω|} ({@code |ω|²} is chi-square with D degrees of freedom: over 20
+ * draws of 256 rows the largest {@code |ω|²/2} measured 45 to 60 at D = 64, 83 to 95 at D = 128, 155 to 172 at
+ * D = 256); there the stored exponent is clamped at {@value #KEY_EXPONENT_LIMIT}, a per-feature rule that needs no
+ * other token. The clamp binds only when {@code ω_iᵀk' − |k'|²/2 > 54}, which needs
+ * {@code |ω_i|·|k'| > 54 + |k'|²/2}: a key nearly parallel to a random row {@code ω_i}. A key in a random direction
+ * has {@code ω_iᵀk' ~ N(0, |k'|²)}, whose largest value over m rows, less {@code |k'|²/2}, stays below about 6 at
+ * any norm (about 10 even at m = 65536). So every configuration stays finite and none is refused (the shared
+ * conformance suite runs head dims up to 256); what the clamp gives up is exactness for adversarially aligned keys,
+ * where the estimate's variance is useless anyway. At the other end a key with {@code |k'|²/2} beyond about
+ * 93 + {@code max_i ω_iᵀk'} underflows to zero features and drops out of the estimate.
  */
 public final class RandomFeatures {
-    /** The largest key exponent: key features stay below {@code e^60 / √m}. */
+    /** The largest key exponent: stored key features ({@code e^KEY_OFFSET · √m · φ}) stay below {@code e^60}. */
     public static final double KEY_EXPONENT_LIMIT = 60;
+    /** The constant added to every stored key exponent (it cancels; see {@link #key}). */
+    public static final double KEY_OFFSET = 6;
 
     private final int features;
     private final int dim;
@@ -155,9 +159,9 @@ public final class RandomFeatures {
         return maxHalfNormSquared;
     }
 
-    /** Whether the key exponent can reach the clamp: {@code max_i |ω_i|²/2 > KEY_EXPONENT_LIMIT}. */
+    /** Whether a key exponent can reach the clamp: {@code max_i |ω_i|²/2 + KEY_OFFSET > KEY_EXPONENT_LIMIT}. */
     public boolean keysMayClamp() {
-        return maxHalfNormSquared > KEY_EXPONENT_LIMIT;
+        return maxHalfNormSquared + KEY_OFFSET > KEY_EXPONENT_LIMIT;
     }
 
     /** {@code ω_iᵀx'} for every i, with {@code x' = x · inputScale}, into {@code out[0, m)}; returns {@code |x'|²/2}. */
@@ -204,9 +208,10 @@ public final class RandomFeatures {
     }
 
     /**
-     * The query map as the mechanism computes it: {@code exp(ω_iᵀq' − max_j ω_jᵀq') / √m}. The row's largest
-     * exponent is subtracted (the {@code |q'|²/2} term goes with it), which scales the row by one positive factor
-     * that cancels in the normalised attention; every value is in (0, 1/√m].
+     * The query map as the mechanism computes it: {@code exp(ω_iᵀq' − max_j ω_jᵀq')}, that is {@code φ(q')} times
+     * {@code √m · e^{|q'|²/2 − max_j ω_jᵀq'}}. The row's largest exponent is subtracted (the {@code |q'|²/2} term
+     * goes with it): one positive factor per row, which cancels in the normalised attention; every value is in
+     * (0, 1].
      *
      * @param scratch at least m doubles
      */
@@ -216,23 +221,22 @@ public final class RandomFeatures {
         for (int i = 0; i < features; i++) {
             max = Math.max(max, scratch[i]);
         }
-        double norm = 1 / Math.sqrt(features);
         for (int i = 0; i < features; i++) {
-            out[outOffset + i] = (float) (Math.exp(scratch[i] - max) * norm);
+            out[outOffset + i] = (float) Math.exp(scratch[i] - max);
         }
     }
 
     /**
-     * The key map as the mechanism computes it: {@code exp(min(ω_iᵀk' − |k'|²/2, 60)) / √m}; the clamp can bind only
-     * when {@link #keysMayClamp()} (see the class comment).
+     * The key map as the mechanism computes it: {@code exp(min(ω_iᵀk' − |k'|²/2 + KEY_OFFSET, 60))}, that is
+     * {@code e^KEY_OFFSET · √m · φ(k')} (a constant factor, which cancels in the normalised attention); the clamp
+     * can bind only when {@link #keysMayClamp()} (see the class comment).
      *
      * @param scratch at least m doubles
      */
     void key(float[] x, int offset, double inputScale, float[] out, int outOffset, double[] scratch) {
         double half = projections(x, offset, inputScale, scratch);
-        double norm = 1 / Math.sqrt(features);
         for (int i = 0; i < features; i++) {
-            out[outOffset + i] = (float) (Math.exp(Math.min(scratch[i] - half, KEY_EXPONENT_LIMIT)) * norm);
+            out[outOffset + i] = (float) Math.exp(Math.min(scratch[i] - half + KEY_OFFSET, KEY_EXPONENT_LIMIT));
         }
     }
 }
