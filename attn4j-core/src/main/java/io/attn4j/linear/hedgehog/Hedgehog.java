@@ -99,12 +99,12 @@ public final class Hedgehog extends RecurrentMechanism {
             }
             for (int m = 0; m < w.length; m++) {
                 if (w[m] == null || w[m].length != f * d) {
-                    throw new IllegalArgumentException(wName + "[" + m + "] has " + (w[m] == null ? "null" : w[m].length)
-                            + " floats; allowed: F·D = " + f + "·" + d + " = " + f * d);
+                    throw new IllegalArgumentException(wName + "[" + m + "] has "
+                            + (w[m] == null ? "null" : w[m].length) + " floats; allowed: F·D = " + f + "·" + d + " = " + f * d);
                 }
                 if (b[m] == null || b[m].length != f) {
-                    throw new IllegalArgumentException(bName + "[" + m + "] has " + (b[m] == null ? "null" : b[m].length)
-                            + " floats; allowed: F = " + f);
+                    throw new IllegalArgumentException(bName + "[" + m + "] has "
+                            + (b[m] == null ? "null" : b[m].length) + " floats; allowed: F = " + f);
                 }
                 for (float x : w[m]) {
                     requireFinite(wName, m, x);

@@ -40,12 +40,12 @@ import java.util.concurrent.ConcurrentHashMap;
  * feature is bounded by {@code exp(|ω|²/2)} whatever the key, which keeps float32 finite outright for most draws at
  * D = 64; beyond, the key exponent is clamped, which binds only for keys nearly parallel to a random row (see
  * {@link RandomFeatures}). The features are stored without their constant factors ({@code 1/√m}, and
- * {@code e^6} on keys), which cancel. ε ({@code epsilon}, default 1e-12) is added to
- * the stabilised normaliser; it only guards a normaliser that underflowed, since every feature is positive. GQA shares one state per KV head.
+ * {@code e^6} on keys), which cancel. ε ({@code epsilon}, default 1e-12) is added to the stabilised normaliser; it
+ * only guards a normaliser that underflowed, since every feature is positive. GQA shares one state per KV head.
  *
  * <p><b>Fidelity.</b> The estimate's variance falls as 1/m, its error as 1/√m; on small-norm random inputs (q, k
  * with N(0, 0.25) entries, D = 32, causal, n = 128, 4 heads) the output's relative error to exact softmax attention
- * measured 0.26 to 0.31 at m = 64, 0.165 to 0.20 at m = 256 and 0.093 to 0.114 at m = 1024 (eleven seeds, each
+ * measured 0.26 to 0.31 at m = 64, 0.155 to 0.20 at m = 256 and 0.093 to 0.114 at m = 1024 (twelve seeds, each
  * the mean of four inputs and draws; {@code PerformerTest} asserts at most 0.25 at m = 256). The estimate degrades
  * quickly as {@code |q'|, |k'|} grow: its variance grows like {@code exp(|q' + k'|²)}.
  *

@@ -164,7 +164,7 @@ public final class RandomFeatures {
         return maxHalfNormSquared + KEY_OFFSET > KEY_EXPONENT_LIMIT;
     }
 
-    /** {@code ω_iᵀx'} for every i, with {@code x' = x · inputScale}, into {@code out[0, m)}; returns {@code |x'|²/2}. */
+    /** {@code ω_iᵀx'} for every i, {@code x' = x · inputScale}, into {@code out[0, m)}; returns {@code |x'|²/2}. */
     private double projections(float[] x, int offset, double inputScale, double[] out) {
         double half = 0;
         for (int j = 0; j < dim; j++) {

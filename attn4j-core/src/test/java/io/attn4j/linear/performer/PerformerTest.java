@@ -57,7 +57,7 @@ class PerformerTest {
                 e1024);
         assertTrue(e64 > e256 && e256 > e1024, "error must fall with m: " + e64 + ", " + e256 + ", " + e1024
                 + " (seed " + Fresh.base() + ")");
-        // measured 0.165 to 0.20 at the default m = 256 over eleven seeds (the Javadoc's figure)
+        // measured 0.155 to 0.20 at the default m = 256 over twelve seeds (the Javadoc's figure)
         assertTrue(e256 <= 0.25, "error at m = 256: " + e256 + " (seed " + Fresh.base() + ")");
     }
 
