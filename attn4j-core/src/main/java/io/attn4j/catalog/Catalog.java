@@ -5,15 +5,17 @@ import io.attn4j.attention.exact.LeanDecode;
 import io.attn4j.attention.exact.NaiveAttention;
 import io.attn4j.attention.exact.ReferenceAttention;
 import io.attn4j.attention.AttentionMechanism;
-import io.attn4j.linear.gla.Gla;
-import io.attn4j.linear.lightning.Lightning;
 import io.attn4j.linear.aaren.Aaren;
-import io.attn4j.linear.lightnet.LightNet;
-import io.attn4j.linear.flow.FlowAttention;
-import io.attn4j.linear.inline.InLine;
 import io.attn4j.linear.based.Based;
+import io.attn4j.linear.flow.FlowAttention;
+import io.attn4j.linear.gla.Gla;
+import io.attn4j.linear.hedgehog.Hedgehog;
+import io.attn4j.linear.inline.InLine;
+import io.attn4j.linear.lightnet.LightNet;
+import io.attn4j.linear.lightning.Lightning;
 import io.attn4j.linear.linear.LinearAttention;
 import io.attn4j.linear.mamba.Mamba;
+import io.attn4j.linear.performer.Performer;
 import io.attn4j.runtime.Engine;
 import io.attn4j.sparse.AgentAttention;
 import io.attn4j.sparse.BlockTopK;
@@ -54,14 +56,16 @@ public final class Catalog {
             NeighborhoodAttention.DESCRIPTOR,
             S2Attention.DESCRIPTOR,
             LinearAttention.DESCRIPTOR,
+            Performer.DESCRIPTOR,
             Lightning.DESCRIPTOR,
             Gla.DESCRIPTOR,
-            Aaren.DESCRIPTOR,
-            LightNet.DESCRIPTOR,
-            InLine.DESCRIPTOR,
-            FlowAttention.DESCRIPTOR,
             Based.DESCRIPTOR,
-            Mamba.DESCRIPTOR);
+            Hedgehog.DESCRIPTOR,
+            FlowAttention.DESCRIPTOR,
+            InLine.DESCRIPTOR,
+            Mamba.DESCRIPTOR,
+            Aaren.DESCRIPTOR,
+            LightNet.DESCRIPTOR);
 
     private Catalog() {
     }
