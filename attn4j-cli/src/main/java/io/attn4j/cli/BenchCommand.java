@@ -164,8 +164,8 @@ final class BenchCommand implements Runnable {
         int decodeHeadDim = 128;
 
         @Option(names = "--decode-batch", paramLabel = "B",
-                description = "Sequences decoded together (default: 32, so the states outgrow the caches).")
-        int decodeBatch = 32;
+                description = "Sequences decoded together (default: 128: at d = 128, 8 heads, 67 MB of state, past a 32 MB L3).")
+        int decodeBatch = 128;
 
         @Option(names = "--flash-max", paramLabel = "N",
                 description = "Longest prefill causal flash is timed at (default: 16384).")

@@ -304,10 +304,15 @@ public final class GatedLinearRecurrence {
                 }
             }
             for (int t = 0; t < lk; t++) {
-                step(engine.ops(), call, o, seq, g, t, state, base);
-                if (sg.causal()) {
+                // causal queries sit one per key position: the one at t reads the state just written
+                boolean emit = sg.causal() && j < lq && sg.positionOf(seq, j) == t;
+                boolean fused = emit && o.queriesPerState(p) == 1;
+                step(engine.ops(), call, o, seq, g, t, state, base, fused ? j : -1);
+                if (emit) {
                     for (; j < lq && sg.positionOf(seq, j) == t; j++) {
-                        emitRow(engine.ops(), call, o, seq, g, j, state, base);
+                        if (!fused) {
+                            emitRow(engine.ops(), call, o, seq, g, j, state, base);
+                        }
                     }
                 }
             }
@@ -317,26 +322,51 @@ public final class GatedLinearRecurrence {
         });
     }
 
-    /** One token's write into the float32 state at {@code state[base]}. */
+    /**
+     * One token's write into the float32 state at {@code state[base]}, the state read and written once
+     * ({@link VectorOps#stateStep}); with {@code fusedQuery >= 0}, the output row of that query (the only one reading
+     * this state) is computed in the same pass.
+     */
     private static void step(VectorOps ops, RecurrentMechanism.Call call, Operands o, int seq, int g, int t,
-                             float[] state, int base) {
+                             float[] state, int base, int fusedQuery) {
         Segments sg = call.segments();
         AttentionProblem p = call.problem();
-        int f = o.features(), dv = call.problem().valueDim();
-        int width = o.decay().width(f);
+        Scratch scratch = Scratch.get();
+        int f = o.features(), dv = p.valueDim(), width = o.decay().width(f);
         float[] kd = o.k().data(), vd = o.v().data();
         int kr = keyAt(o.k(), sg, seq, t, o.kvOf(p, g)), vr = keyAt(o.v(), sg, seq, t, o.kvOf(p, g));
-        float shared = width == 1 ? (float) Math.exp(logDecay(o, call, seq, g, t, 0)) : 1f;
-        for (int i = 0; i < f; i++) {
-            float a = width == 0 ? 1f : width == 1 ? shared : (float) Math.exp(logDecay(o, call, seq, g, t, i));
-            int row = base + i * dv;
-            if (a != 1f) {
-                ops.scale(state, row, dv, a);
+        float[] decay = null;
+        if (width > 0) {
+            decay = scratch.floats(S_DECAY, f);
+            logDecays(o, call, seq, g, t, 1, decay);
+            if (width == 1) {
+                java.util.Arrays.fill(decay, 1, f, decay[0]);
             }
-            ops.axpy(kd[kr + i], vd, vr, state, row, dv);
-            if (o.normalise()) {
-                int zi = base + f * dv + i;
-                state[zi] = a * state[zi] + kd[kr + i];
+            ops.expShiftSum(decay, 0, f, 0f);
+        }
+        float[] q = null, out = p.out().data();
+        int or = 0;
+        if (fusedQuery >= 0) {
+            q = scratch.floats(S_Q, f);
+            int qr = queryAt(o, sg, seq, fusedQuery, o.firstQuery(p, g));
+            for (int i = 0; i < f; i++) {
+                q[i] = o.queryScale() * o.q().data()[qr + i];
+            }
+            or = outAt(p, sg, seq, fusedQuery, o.firstQuery(p, g));
+            Arrays.fill(out, or, or + dv, 0f);
+        }
+        ops.stateStep(state, base, f, dv, decay, 0, kd, kr, vd, vr, q, 0, out, or);
+        if (o.normalise()) {
+            int z = base + f * dv;
+            float den = 0f;
+            for (int i = 0; i < f; i++) {
+                state[z + i] = (decay == null ? 1f : decay[i]) * state[z + i] + kd[kr + i];
+                if (q != null) {
+                    den += q[i] * state[z + i];
+                }
+            }
+            if (q != null) {
+                ops.scale(out, or, dv, 1f / (den + o.epsilon()));
             }
         }
     }

@@ -89,7 +89,7 @@ public abstract class RecurrentMechanism implements AttentionMechanism {
     public RecurrentResult run(Tensor q, Tensor k, Tensor v, AttentionSpec spec, LinearState initial, Form form,
                                Tensor out) {
         java.util.Objects.requireNonNull(form, "form");
-        Call call = validate(q, k, v, spec, initial, out, false);
+        Call call = validate(q, k, v, spec, initial, out, false, true);
         compute(call, form);
         return new RecurrentResult(call.problem().result(null, null, null, null), call.state());
     }
@@ -105,14 +105,16 @@ public abstract class RecurrentMechanism implements AttentionMechanism {
     /**
      * Decode: continues {@code state} by this call's tokens in the {@link Form#recurrent() recurrent} form,
      * overwriting it with the state after them. Mechanisms that {@link #updatesInPlace update in place} touch
-     * the state once per token (read and written); the others compute into a new state and copy it back.
+     * the state once per token (read and written); the others compute into a new state and copy it back. The state's
+     * shape is checked but its values are not scanned for NaN (that would read the whole state a second time per
+     * token): pass a state that {@link #run} checked or that {@code run}/{@code step} produced.
      *
      * @throws IllegalArgumentException for invalid operands or a state of the wrong shape, before anything is
      *                                  written
      */
     public AttentionResult step(Tensor q, Tensor k, Tensor v, AttentionSpec spec, LinearState state, Tensor out) {
         java.util.Objects.requireNonNull(state, "state");
-        Call call = validate(q, k, v, spec, state, out, updatesInPlace());
+        Call call = validate(q, k, v, spec, state, out, updatesInPlace(), false);
         compute(call, Form.recurrent());
         if (call.state() != state) {
             System.arraycopy(call.state().data(), 0, state.data(), 0, state.data().length);
@@ -121,7 +123,7 @@ public abstract class RecurrentMechanism implements AttentionMechanism {
     }
 
     private Call validate(Tensor q, Tensor k, Tensor v, AttentionSpec spec, LinearState initial, Tensor out,
-                          boolean inPlace) {
+                          boolean inPlace, boolean checkFinite) {
         Mechanism m = descriptor();
         if (spec != null) {
             m.checkSupports(spec);
@@ -143,7 +145,9 @@ public abstract class RecurrentMechanism implements AttentionMechanism {
         int size = stateSize(p);
         if (initial != null) {
             initial.requireShape("initial state", segments.sequences(), stateHeads(p), size);
-            initial.requireFinite("initial state");
+            if (checkFinite) {
+                initial.requireFinite("initial state");
+            }
         } else {
             initial = LinearState.zeros(segments.sequences(), stateHeads(p), size);
         }

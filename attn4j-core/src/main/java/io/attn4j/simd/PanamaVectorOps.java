@@ -342,6 +342,32 @@ FloatVector p = poly.mul(f.mul(f)).add(f).add(1f).mul(twoToN);
     }
 
     @Override
+    public void stateStep(float[] s, int sOffset, int rows, int cols, float[] decay, int decayOffset, float[] k,
+                          int kOffset, float[] v, int vOffset, float[] q, int qOffset, float[] o, int oOffset) {
+        for (int i = 0; i < rows; i++) {
+            float a = decay == null ? 1f : decay[decayOffset + i], ki = k[kOffset + i];
+            float qi = q == null ? 0f : q[qOffset + i];
+            int row = sOffset + i * cols;
+            int c = 0;
+            for (; c + L <= cols; c += L) {
+                FloatVector vv = FloatVector.fromArray(F, v, vOffset + c);
+                FloatVector sv = FloatVector.fromArray(F, s, row + c).mul(a).add(vv.mul(ki));
+                sv.intoArray(s, row + c);
+                if (q != null) {
+                    sv.fma(FloatVector.broadcast(F, qi), FloatVector.fromArray(F, o, oOffset + c)).intoArray(o, oOffset + c);
+                }
+            }
+            for (; c < cols; c++) {
+                float x = a * s[row + c] + ki * v[vOffset + c];
+                s[row + c] = x;
+                if (q != null) {
+                    o[oOffset + c] += qi * x;
+                }
+            }
+        }
+    }
+
+    @Override
     public void logSigmoid(float[] x, int offset, int n, float scale) {
         int i = 0;
         for (; i + L <= n; i += L) {

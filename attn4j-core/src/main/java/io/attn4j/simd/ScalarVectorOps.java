@@ -106,6 +106,24 @@ public final class ScalarVectorOps implements VectorOps {
     }
 
     @Override
+    public void stateStep(float[] s, int sOffset, int rows, int cols, float[] decay, int decayOffset, float[] k,
+                          int kOffset, float[] v, int vOffset, float[] q, int qOffset, float[] o, int oOffset) {
+        for (int i = 0; i < rows; i++) {
+            float a = decay == null ? 1f : decay[decayOffset + i], ki = k[kOffset + i];
+            int row = sOffset + i * cols;
+            for (int c = 0; c < cols; c++) {
+                s[row + c] = a * s[row + c] + ki * v[vOffset + c];
+            }
+            if (q != null) {
+                float qi = q[qOffset + i];
+                for (int c = 0; c < cols; c++) {
+                    o[oOffset + c] += qi * s[row + c];
+                }
+            }
+        }
+    }
+
+    @Override
     public void logSigmoid(float[] x, int offset, int n, float scale) {
         for (int i = offset; i < offset + n; i++) {
             float v = x[i];

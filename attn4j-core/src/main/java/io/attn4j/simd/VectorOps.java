@@ -61,6 +61,15 @@ public interface VectorOps {
     void gelu(float[] x, int offset, int n);
 
     /**
+     * One token of a linear recurrence on a state of {@code rows × cols} ({@code s[sOffset + i·cols + c]}), the
+     * state read and written once: for every row i, {@code s_i = a_i · s_i + k[kOffset+i] · v[vOffset..+cols)} with
+     * {@code a_i = decay[decayOffset+i]} (or 1 when {@code decay} is null), then, when {@code q} is not null,
+     * {@code o[oOffset+c] += q[qOffset+i] · s_i[c]}. {@code o} is accumulated, not cleared.
+     */
+    void stateStep(float[] s, int sOffset, int rows, int cols, float[] decay, int decayOffset, float[] k, int kOffset,
+                   float[] v, int vOffset, float[] q, int qOffset, float[] o, int oOffset);
+
+    /**
      * {@code x = scale · log σ(x) = scale · (min(x, 0) − log(1 + e^{−|x|}))}, in place: gates in log space (GLA),
      * finite for every finite x and never above 0 for {@code scale >= 0}.
      */
