@@ -339,6 +339,11 @@ public final class Hedgehog extends RecurrentMechanism {
     }
 
     @Override
+    protected boolean updatesInPlace() {
+        return true;
+    }
+
+    @Override
     public int stateSize(AttentionProblem p) {
         return GatedLinearRecurrence.stateSize(2 * features(p.headDim()), p.valueDim(), true);
     }

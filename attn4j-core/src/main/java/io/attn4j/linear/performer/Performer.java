@@ -151,6 +151,11 @@ public final class Performer extends RecurrentMechanism {
     }
 
     @Override
+    protected boolean updatesInPlace() {
+        return true;
+    }
+
+    @Override
     public int stateSize(AttentionProblem p) {
         return GatedLinearRecurrence.stateSize(config.features(), p.valueDim(), true);
     }
