@@ -169,14 +169,38 @@ public final class Performer extends RecurrentMechanism {
             perKvHead[g] = features(d, g);
         }
         double inputScale = Math.sqrt(p.scale());
-        HeadView q = Features.map(engine, p.q(), p.batch(), p.queryLength(), p.heads(), m,
-                (in, inOffset, out, outOffset, h) -> perKvHead[h / group].query(in, inOffset, inputScale, out,
-                        outOffset, scratch(m)));
-        HeadView k = Features.map(engine, p.k(), p.batch(), p.keyLength(), p.kvHeads(), m,
-                (in, inOffset, out, outOffset, g) -> perKvHead[g].key(in, inOffset, inputScale, out, outOffset,
-                        scratch(m)));
+        HeadView q, k;
+        if (!config.perHeadDraws()) {
+            // one draw for every head: all rows through one packed GEMM
+            q = mapAll(p.q(), p.batch(), p.queryLength(), p.heads(), d, perKvHead[0], inputScale, true);
+            k = mapAll(p.k(), p.batch(), p.keyLength(), p.kvHeads(), d, perKvHead[0], inputScale, false);
+        } else {
+            q = Features.map(engine, p.q(), p.batch(), p.queryLength(), p.heads(), m,
+                    (in, inOffset, out, outOffset, h) -> perKvHead[h / group].query(in, inOffset, inputScale, out,
+                            outOffset, scratch(m)));
+            k = Features.map(engine, p.k(), p.batch(), p.keyLength(), p.kvHeads(), m,
+                    (in, inOffset, out, outOffset, g) -> perKvHead[g].key(in, inOffset, inputScale, out, outOffset,
+                            scratch(m)));
+        }
         GatedLinearRecurrence.run(engine, call, new GatedLinearRecurrence.Operands(q, k, p.v(), m, 1f,
                 new GatedLinearRecurrence.None(), true, config.epsilon()), form);
+    }
+
+    /** Every row of a {@code [B, L, H, D]} view gathered contiguously and mapped by one GEMM. */
+    private HeadView mapAll(HeadView in, int batch, int length, int heads, int d, RandomFeatures features,
+                            double inputScale, boolean query) {
+        int rows = batch * length * heads, m = config.features();
+        float[] gathered = new float[rows * d];
+        for (int b = 0; b < batch; b++) {
+            for (int t = 0; t < length; t++) {
+                for (int h = 0; h < heads; h++) {
+                    System.arraycopy(in.data(), in.at(b, t, h), gathered, ((b * length + t) * heads + h) * d, d);
+                }
+            }
+        }
+        float[] out = new float[Math.multiplyExact(rows, m)];
+        features.mapRows(engine, gathered, rows, inputScale, query, out);
+        return Features.contiguous(out, length, heads, m);
     }
 
     private static double[] scratch(int size) {

@@ -164,6 +164,45 @@ public final class RandomFeatures {
         return maxHalfNormSquared + KEY_OFFSET > KEY_EXPONENT_LIMIT;
     }
 
+    private volatile io.attn4j.linalg.PackedMatrix packed;
+
+    /**
+     * {@link #query} or {@link #key} for {@code count} contiguous rows of D floats at once: the projections as one
+     * packed GEMM ({@link io.attn4j.linalg.Gemm}, float32, all cores), then each row's exponentials vectorised,
+     * shifted by the row's largest exponent and scaled back (keys) so that no exponential overflows. Values equal the
+     * per-row maps up to float32 rounding of the projections.
+     */
+    void mapRows(io.attn4j.runtime.Engine engine, float[] rows, int count, double inputScale, boolean query,
+                 float[] out) {
+        io.attn4j.linalg.PackedMatrix w = packed;
+        if (w == null) {
+            w = io.attn4j.linalg.PackedMatrix.ofOutputsByInputs(io.attn4j.tensor.Tensor.of(omega, features, dim));
+            packed = w;
+        }
+        io.attn4j.linalg.Gemm.multiply(engine, rows, 0, dim, count, w, null, out, 0, features);
+        io.attn4j.simd.VectorOps ops = engine.ops();
+        float s = (float) inputScale;
+        int tasks = (count + 255) / 256;
+        engine.parallelFor(tasks, task -> {
+            for (int r = task * 256; r < Math.min(count, (task + 1) * 256); r++) {
+                int o = r * features;
+                ops.scale(out, o, features, s);
+                if (query) {
+                    ops.expShiftSum(out, o, features, ops.max(out, o, features));
+                    continue;
+                }
+                float half = 0.5f * s * s * ops.dot(rows, r * dim, rows, r * dim, dim);
+                float shift = (float) KEY_OFFSET - half;
+                for (int i = o; i < o + features; i++) {
+                    out[i] = (float) Math.min(out[i] + shift, KEY_EXPONENT_LIMIT);
+                }
+                float max = ops.max(out, o, features);
+                ops.expShiftSum(out, o, features, max);
+                ops.scale(out, o, features, (float) Math.exp(max));
+            }
+        });
+    }
+
     /** {@code ω_iᵀx'} for every i, {@code x' = x · inputScale}, into {@code out[0, m)}; returns {@code |x'|²/2}. */
     private double projections(float[] x, int offset, double inputScale, double[] out) {
         double half = 0;
