@@ -116,7 +116,8 @@ final class Svg {
             for (boolean moved = true; moved; ) {
                 moved = false;
                 for (double[] p : labels) {
-                    if (Math.abs(p[0] - (px + 8)) < 130 && Math.abs(p[1] - ly) < 13) {
+                    // moves only downwards: (p + 13) − p can round below 13, which must not count as overlap again
+                    if (Math.abs(p[0] - (px + 8)) < 130 && Math.abs(p[1] - ly) < 13 && p[1] + 13 > ly) {
                         ly = p[1] + 13;
                         moved = true;
                     }
