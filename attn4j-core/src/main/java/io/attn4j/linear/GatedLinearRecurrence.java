@@ -206,7 +206,7 @@ public final class GatedLinearRecurrence {
     private static void referenceTask(RecurrentMechanism.Call call, Operands o, int seq, int g) {
         AttentionProblem p = call.problem();
         Segments sg = call.segments();
-        int f = o.features(), dv = p.valueDim(), group = p.group();
+        int f = o.features(), dv = p.valueDim();
         double[] s = new double[f * dv];
         double[] z = new double[f];
         float[] init = call.initial().data();
@@ -261,7 +261,7 @@ public final class GatedLinearRecurrence {
                                       double[] z) {
         AttentionProblem p = call.problem();
         Segments sg = call.segments();
-        int f = o.features(), dv = p.valueDim(), group = p.group();
+        int f = o.features(), dv = p.valueDim();
         float[] qd = o.q().data(), out = p.out().data();
         double[] num = new double[dv];
         for (int h = o.firstQuery(p, g); h < o.firstQuery(p, g) + o.queriesPerState(p); h++) {
@@ -376,7 +376,7 @@ public final class GatedLinearRecurrence {
                                 float[] state, int base) {
         AttentionProblem p = call.problem();
         Segments sg = call.segments();
-        int f = o.features(), dv = p.valueDim(), group = p.group();
+        int f = o.features(), dv = p.valueDim();
         float[] qd = o.q().data(), out = p.out().data();
         for (int h = o.firstQuery(p, g); h < o.firstQuery(p, g) + o.queriesPerState(p); h++) {
             int qr = queryAt(o, sg, seq, j, h), or = outAt(p, sg, seq, j, h);

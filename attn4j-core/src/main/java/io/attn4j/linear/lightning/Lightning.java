@@ -10,7 +10,6 @@ import io.attn4j.catalog.Weights;
 import io.attn4j.linear.Form;
 import io.attn4j.linear.GatedLinearRecurrence;
 import io.attn4j.linear.RecurrentMechanism;
-import io.attn4j.linear.Segments;
 import io.attn4j.runtime.Engine;
 
 import java.util.Arrays;
