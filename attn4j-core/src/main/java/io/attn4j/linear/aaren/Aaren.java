@@ -8,9 +8,9 @@ import io.attn4j.attention.Pattern;
 import io.attn4j.catalog.Family;
 import io.attn4j.catalog.Guarantee;
 import io.attn4j.catalog.Mechanism;
-import io.attn4j.catalog.MechanismConfig;
 import io.attn4j.catalog.Weights;
 import io.attn4j.linear.Form;
+import io.attn4j.linear.FormConfig;
 import io.attn4j.linear.LinearState;
 import io.attn4j.linear.RecurrentMechanism;
 import io.attn4j.linear.Segments;
@@ -72,35 +72,20 @@ import java.util.Objects;
  */
 public final class Aaren extends RecurrentMechanism {
 
-    /** @param form the form {@code forward} uses */
-    public record Config(Form form) implements MechanismConfig {
-        public Config {
-            Objects.requireNonNull(form, "form");
-        }
-
-        /** Chunked, 64 tokens per chunk. */
-        public static Config defaults() {
-            return new Config(Form.chunked());
-        }
-
-        public Config withForm(Form newForm) {
-            return new Config(newForm);
-        }
-    }
 
     public static final Mechanism DESCRIPTOR = new Mechanism("aaren", Family.LINEAR,
             "Aaren: exact softmax attention of one query over every prefix, as an RNN by a parallel prefix scan",
             "Feng, Tung, Ahmed, Bengio, Hajimirsadeghi: \"Attention as an RNN\", 2024 (arXiv:2405.13956)",
             EnumSet.of(Pattern.CS, Pattern.CC, Pattern.DECODE), Weights.FREE, false, false, false, "O(n (d + dv))",
-            "O(d + dv) per query head", Config.class, Config.defaults(),
-            (config, engine) -> new Aaren((Config) config, engine), EnumSet.of(Guarantee.PACKED_DOCUMENTS));
+            "O(d + dv) per query head", FormConfig.class, FormConfig.defaults(),
+            (config, engine) -> new Aaren((FormConfig) config, engine), EnumSet.of(Guarantee.PACKED_DOCUMENTS));
 
     /** Offsets inside one query head's state entry. */
     private static final int TOKENS = 0, LOG_SUM_EXP = 1, OUTPUT = 2;
 
-    private final Config config;
+    private final FormConfig config;
 
-    public Aaren(Config config, Engine engine) {
+    public Aaren(FormConfig config, Engine engine) {
         super(engine);
         this.config = Objects.requireNonNull(config, "config");
     }
@@ -110,7 +95,7 @@ public final class Aaren extends RecurrentMechanism {
         return DESCRIPTOR;
     }
 
-    public Config config() {
+    public FormConfig config() {
         return config;
     }
 

@@ -6,10 +6,10 @@ import io.attn4j.attention.Pattern;
 import io.attn4j.catalog.Family;
 import io.attn4j.catalog.Guarantee;
 import io.attn4j.catalog.Mechanism;
-import io.attn4j.catalog.MechanismConfig;
 import io.attn4j.catalog.Weights;
 import io.attn4j.linear.Features;
 import io.attn4j.linear.Form;
+import io.attn4j.linear.FormConfig;
 import io.attn4j.linear.GatedLinearRecurrence;
 import io.attn4j.linear.LinearState;
 import io.attn4j.linear.RecurrentMechanism;
@@ -78,33 +78,18 @@ import java.util.Objects;
  */
 public final class FlowAttention extends RecurrentMechanism {
 
-    /** @param form the form {@code forward} uses */
-    public record Config(Form form) implements MechanismConfig {
-        public Config {
-            Objects.requireNonNull(form, "form");
-        }
-
-        /** Chunked. */
-        public static Config defaults() {
-            return new Config(Form.chunked());
-        }
-
-        public Config withForm(Form newForm) {
-            return new Config(newForm);
-        }
-    }
 
     public static final Mechanism DESCRIPTOR = new Mechanism("flow", Family.LINEAR,
             "Flowformer: flow-conserving linear attention (sigmoid features, competition and allocation)",
             "Wu, Wu, Xu, Wang, Long: \"Flowformer: Linearizing Transformers with Conservation Flows\", ICML 2022 "
                     + "(arXiv:2202.06258)",
             EnumSet.allOf(Pattern.class), Weights.TRAINED, false, false, false, "O(n d dv)", "O(d dv) per query head",
-            Config.class, Config.defaults(), (config, engine) -> new FlowAttention((Config) config, engine),
+            FormConfig.class, FormConfig.defaults(), (config, engine) -> new FlowAttention((FormConfig) config, engine),
             EnumSet.of(Guarantee.PACKED_DOCUMENTS));
 
-    private final Config config;
+    private final FormConfig config;
 
-    public FlowAttention(Config config, Engine engine) {
+    public FlowAttention(FormConfig config, Engine engine) {
         super(engine);
         this.config = Objects.requireNonNull(config, "config");
     }
@@ -114,7 +99,7 @@ public final class FlowAttention extends RecurrentMechanism {
         return DESCRIPTOR;
     }
 
-    public Config config() {
+    public FormConfig config() {
         return config;
     }
 

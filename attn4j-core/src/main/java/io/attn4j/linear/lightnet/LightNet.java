@@ -6,10 +6,10 @@ import io.attn4j.attention.Pattern;
 import io.attn4j.catalog.Family;
 import io.attn4j.catalog.Guarantee;
 import io.attn4j.catalog.Mechanism;
-import io.attn4j.catalog.MechanismConfig;
 import io.attn4j.catalog.Weights;
 import io.attn4j.linear.Features;
 import io.attn4j.linear.Form;
+import io.attn4j.linear.FormConfig;
 import io.attn4j.linear.GatedLinearRecurrence;
 import io.attn4j.linear.LinearState;
 import io.attn4j.linear.RecurrentMechanism;
@@ -59,33 +59,18 @@ import java.util.Objects;
  */
 public final class LightNet extends RecurrentMechanism {
 
-    /** @param form the form {@code forward} uses */
-    public record Config(Form form) implements MechanismConfig {
-        public Config {
-            Objects.requireNonNull(form, "form");
-        }
-
-        /** Chunked, 64 tokens per chunk. */
-        public static Config defaults() {
-            return new Config(Form.chunked());
-        }
-
-        public Config withForm(Form newForm) {
-            return new Config(newForm);
-        }
-    }
 
     public static final Mechanism DESCRIPTOR = new Mechanism("lightnet", Family.LINEAR,
             "LightNet: additive linear recurrence (state normalised by cumulative key exponentials)",
             "Qin, Mao, Shen, Li, Zhang, Dai, Zhong: \"You Only Scan Once: Efficient Multi-dimension Sequential "
                     + "Modeling with LightNet\", 2024 (arXiv:2405.21022)",
             EnumSet.allOf(Pattern.class), Weights.TRAINED, false, false, false, "O(n d dv)", "O(d dv) per KV head",
-            Config.class, Config.defaults(), (config, engine) -> new LightNet((Config) config, engine),
+            FormConfig.class, FormConfig.defaults(), (config, engine) -> new LightNet((FormConfig) config, engine),
             EnumSet.of(Guarantee.PREFIX_INVARIANT, Guarantee.PACKED_DOCUMENTS));
 
-    private final Config config;
+    private final FormConfig config;
 
-    public LightNet(Config config, Engine engine) {
+    public LightNet(FormConfig config, Engine engine) {
         super(engine);
         this.config = Objects.requireNonNull(config, "config");
     }
@@ -95,7 +80,7 @@ public final class LightNet extends RecurrentMechanism {
         return DESCRIPTOR;
     }
 
-    public Config config() {
+    public FormConfig config() {
         return config;
     }
 

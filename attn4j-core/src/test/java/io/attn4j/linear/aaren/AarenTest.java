@@ -41,7 +41,7 @@ class AarenTest {
     }
 
     private static Aaren aaren(VectorOps ops, int threads) {
-        return new Aaren(Aaren.Config.defaults(), Engine.of(ops, threads));
+        return new Aaren(io.attn4j.linear.FormConfig.defaults(), Engine.of(ops, threads));
     }
 
     /** q with every row of every document replaced by the document's first row. */

@@ -26,7 +26,7 @@ class FlowAttentionTest {
     private static final List<Form> FORMS = List.of(Form.reference(), Form.recurrent(), Form.chunked(),
             Form.chunked(7), Form.chunked(1));
 
-    private final FlowAttention flow = new FlowAttention(FlowAttention.Config.defaults(), Engine.defaults());
+    private final FlowAttention flow = new FlowAttention(io.attn4j.linear.FormConfig.defaults(), Engine.defaults());
 
     private static double phi(double x) {
         return 1 / (1 + Math.exp(-x));

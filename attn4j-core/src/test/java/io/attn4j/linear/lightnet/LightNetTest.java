@@ -38,7 +38,7 @@ class LightNetTest {
     }
 
     private static LightNet lightnet(VectorOps ops) {
-        return new LightNet(LightNet.Config.defaults(), Engine.of(ops, 3));
+        return new LightNet(io.attn4j.linear.FormConfig.defaults(), Engine.of(ops, 3));
     }
 
     /** The normalised cumulative sums, straight from their definition, in float64 (bottom-right causal). */
