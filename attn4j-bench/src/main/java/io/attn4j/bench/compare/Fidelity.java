@@ -141,10 +141,11 @@ final class Fidelity {
         row.put("d", c.shape().headDim());
         try {
             AttentionMechanism mechanism = Catalog.create(mechanismSpec, engine);
-            if (mechanism instanceof RecurrentMechanism recurrent && recurrent.referenceQueries(in.q(), spec) != in.q()) {
+            Tensor queries = mechanism instanceof RecurrentMechanism recurrent
+                    ? recurrent.referenceQueries(in.q(), spec) : in.q();
+            if (queries != in.q()) {
                 // Aaren reads one query token per sequence: measured against softmax attention of that token
-                reference = new io.attn4j.analysis.Fidelity(recurrent.referenceQueries(in.q(), spec), in.k(), in.v(),
-                        spec);
+                reference = new io.attn4j.analysis.Fidelity(queries, in.k(), in.v(), spec);
                 row.put("reference", "exact softmax attention of each sequence's first query row");
             }
             mechanism.forward(in.q(), in.k(), in.v(), spec, out);
