@@ -186,13 +186,15 @@ class HyperAttentionTest {
 
     /**
      * The hash puts a needle key in its query's block far more often than chance (a block is 1/16 of the keys):
-     * measured 29 % of needles over 8 seeds with 8 hyperplanes, none in positional order (0 hyperplanes); more
-     * rounds find more (their first round is the same hash).
+     * measured over 40 structured inputs, 7.9 of an input's 32 needles on average (25 %, from 3 to 15 per input),
+     * none in positional order (0 hyperplanes), 18.2 with three rounds (their first round is the same hash). Eight
+     * inputs make 256 needles: chance finds 16 ± 3.9, the hash 63 ± 8, so the bound of twice chance (32) is four
+     * standard deviations from both (one input's spread made the earlier three-input bound fail about once in 25).
      */
     @Test
     void theHashFindsNeedlesBeyondChance() {
         int found = 0, positional = 0, threeRounds = 0, total = 0;
-        for (int s = 0; s < 3; s++) {
+        for (int s = 0; s < 8; s++) {
             AttentionInputs in = StandardInputs.structured(Fresh.seed(), InputShape.self(1, N, 4, 2, 64));
             Config hashed = new Config(8, 1, 256, 0, Sampling.STRATIFIED, Residual.MEAN_VALUE, 0, 0, 64, 7);
             KeptKeys byHash = new HyperAttention(hashed, engine()).keptKeys(in.q(), in.k(), in.v(),
@@ -214,7 +216,7 @@ class HyperAttentionTest {
             }
         }
         double chance = 256.0 / N;
-        assertTrue(found >= 2.5 * chance * total, "the hash found " + found + " of " + total + " needles; chance is "
+        assertTrue(found >= 2 * chance * total, "the hash found " + found + " of " + total + " needles; chance is "
                 + chance * total + " (seed base " + Fresh.base() + ")");
         assertTrue(positional < found, "positional blocks found " + positional + ", the hash " + found);
         assertTrue(threeRounds > found, "three rounds found " + threeRounds + ", one round " + found);
