@@ -110,14 +110,14 @@ public final class LeanDecode implements AttentionMechanism {
                     + " queries per call; this call has Lq = " + lq + " (use flash for prefill)");
         }
         AttentionProblem p = AttentionProblem.of(q, k, v, spec, out);
-        Plan plan = plan(p);
+        LeanSplit plan = plan(p);
         int states = p.heads() * p.queryLength(), dv = p.valueDim(); // partial states per segment
-        int segments = plan.segmentRow.length;
+        int segments = plan.segments();
         float[] partialOut = new float[segments * states * dv];
         float[] partialLse = new float[segments * states];
-        engine.parallelFor(plan.splits, split -> {
-            for (int seg = plan.splitStart[split]; seg < plan.splitStart[split + 1]; seg++) {
-                segment(p, plan.segmentRow[seg], plan.segmentFrom[seg], plan.segmentTo[seg],
+        engine.parallelFor(plan.parts(), part -> {
+            for (int seg = plan.partStart()[part]; seg < plan.partStart()[part + 1]; seg++) {
+                segment(p, plan.segmentItem()[seg], plan.segmentFrom()[seg], plan.segmentTo()[seg],
                         partialOut, seg * states * dv, partialLse, seg * states);
             }
         });
@@ -126,56 +126,15 @@ public final class LeanDecode implements AttentionMechanism {
         return p.result(lse, null, null, null);
     }
 
-    /**
-     * The split of a call: segments (batch row, key range) in row order, and for each span the first segment it
-     * owns; a batch row's segments are consecutive, starting at {@code rowFirstSegment[b]}.
-     */
-    private record Plan(int splits, int[] splitStart, int[] segmentRow, int[] segmentFrom, int[] segmentTo,
-                        int[] rowFirstSegment) {
-    }
-
-    private Plan plan(AttentionProblem p) {
+    private LeanSplit plan(AttentionProblem p) {
         int rows = p.batch();
         int[] rowFrom = new int[rows], rowTo = new int[rows];
-        long total = 0;
         for (int b = 0; b < rows; b++) {
             int[] range = visibleRange(p, b);
             rowFrom[b] = range[0];
             rowTo[b] = range[1];
-            total += range[1] - range[0];
         }
-        int splits = total == 0 ? 0 : (int) Math.max(1, Math.min((long) engine.threads() * config.splitsPerThread(),
-                total / config.minKeysPerSplit()));
-        // cut the concatenated ranges at total·s/splits
-        int[] segRow = new int[splits + rows], segFrom = new int[splits + rows], segTo = new int[splits + rows];
-        int[] splitStart = new int[splits + 1];
-        int[] rowFirst = new int[rows + 1];
-        int segments = 0, row = 0;
-        long position = 0; // keys of the concatenation consumed so far
-        int cursor = rowFrom[0];
-        for (int s = 0; s < splits; s++) {
-            splitStart[s] = segments;
-            long end = total * (s + 1) / splits;
-            while (position < end) {
-                while (cursor >= rowTo[row]) {
-                    rowFirst[++row] = segments;
-                    cursor = rowFrom[row];
-                }
-                int take = (int) Math.min(rowTo[row] - cursor, end - position);
-                segRow[segments] = row;
-                segFrom[segments] = cursor;
-                segTo[segments] = cursor + take;
-                segments++;
-                cursor += take;
-                position += take;
-            }
-        }
-        splitStart[splits] = segments;
-        while (row < rows) {
-            rowFirst[++row] = segments;
-        }
-        return new Plan(splits, splitStart, Arrays.copyOf(segRow, segments), Arrays.copyOf(segFrom, segments),
-                Arrays.copyOf(segTo, segments), rowFirst);
+        return LeanSplit.of(rowFrom, rowTo, engine.threads() * config.splitsPerThread(), config.minKeysPerSplit());
     }
 
     /** The union of the visible key intervals of a batch row's queries, or [0, Lk) for non-interval masks. */
@@ -301,11 +260,11 @@ public final class LeanDecode implements AttentionMechanism {
     }
 
     /** Merges each query's segment states in order and writes the output rows (and lse). */
-    private static void merge(AttentionProblem p, Plan plan, float[] partialOut, float[] partialLse, Tensor lse) {
+    private static void merge(AttentionProblem p, LeanSplit plan, float[] partialOut, float[] partialLse, Tensor lse) {
         int group = p.group(), lq = p.queryLength(), dv = p.valueDim(), states = p.heads() * lq;
         HeadView out = p.out();
         for (int b = 0; b < p.batch(); b++) {
-            int first = plan.rowFirstSegment[b], last = plan.rowFirstSegment[b + 1];
+            int first = plan.itemFirstSegment()[b], last = plan.itemFirstSegment()[b + 1];
             for (int st = 0; st < states; st++) {
                 int h = head(st, group, lq), t = token(st, group, lq);
                 int outRow = out.at(b, t, h);
