@@ -3,6 +3,7 @@ package io.attn4j.cli;
 import io.attn4j.attention.Pattern;
 import io.attn4j.util.Json;
 import io.attn4j.bench.KernelBench;
+import io.attn4j.bench.KvBench;
 import io.attn4j.bench.ModelBench;
 import io.attn4j.bench.MachinePeak;
 import io.attn4j.bench.RecurrentBench;
@@ -20,7 +21,7 @@ import java.util.List;
 
 /** {@code attn4j bench}: benchmark sweeps. */
 @Command(name = "bench", mixinStandardHelpOptions = true, description = "Benchmark sweeps.",
-        subcommands = {BenchCommand.Kernels.class, BenchCommand.Fidelity.class, BenchCommand.Model.class,
+        subcommands = {BenchCommand.Kernels.class, BenchCommand.Kv.class, BenchCommand.Fidelity.class, BenchCommand.Model.class,
                 BenchCommand.Recurrent.class})
 final class BenchCommand implements Runnable {
     @Spec
@@ -218,6 +219,156 @@ final class BenchCommand implements Runnable {
             }
             return exitCode(err, prefill.stream().filter(r -> r.error() != null).count()
                     + decode.stream().filter(r -> r.error() != null).count());
+        }
+    }
+
+    /** {@code attn4j bench kv}. */
+    @Command(name = "kv", mixinStandardHelpOptions = true,
+            description = {"KV-cache policies: decode fidelity after compression against the full cache (relative "
+                    + "error, attention-mass recall), needle retrieval over a length x depth grid on structured "
+                    + "inputs, and decode step time and bytes held against the budget.",
+                    "docs/KV.md explains the protocols."})
+    static final class Kv implements java.util.concurrent.Callable<Integer> {
+        @Option(names = "--policies", split = ",", paramLabel = "ID,...",
+                description = "KV policies (default: all of them).")
+        List<String> policies;
+
+        @Option(names = "--budget", paramLabel = "N|RATIO",
+                description = "Rows per KV head after compression: tokens (2048) or a ratio (0.125, 1/8, 12.5%%) "
+                        + "(default: 1/8).")
+        String budget = "1/8";
+
+        @Option(names = "--input", paramLabel = "structured|captured",
+                description = "Input of the fidelity run (default: structured; needles always use structured).")
+        String input = "structured";
+
+        @Option(names = "--capture", paramLabel = "DIR", description = "The capture of --input captured.")
+        Path capture;
+
+        @Option(names = "--length", paramLabel = "N",
+                description = "Tokens of the fidelity input (default: 4096; captured: the capture's longest text, "
+                        + "at most 512).")
+        Integer length;
+
+        @Option(names = "--steps", paramLabel = "S", description = "Decoded tokens of the fidelity run (default: 64).")
+        int steps = 64;
+
+        @Option(names = "--compress-every", paramLabel = "N",
+                description = "Decode steps between compressions (default: 16; 0: at prefill only).")
+        int compressEvery = 16;
+
+        @Option(names = "--needle-lengths", split = ",", paramLabel = "N,...",
+                description = "Lengths of the needle grid (default: 4096,8192,16384,32768).")
+        int[] needleLengths = {4096, 8192, 16384, 32768};
+
+        @Option(names = "--speed-budgets", split = ",", paramLabel = "B,...",
+                description = "Budgets of the decode speed measurement (default: 1024,4096,16384).")
+        int[] speedBudgets = {1024, 4096, 16384};
+
+        @Option(names = "--speed-context", paramLabel = "N",
+                description = "Tokens cached before compression in the speed measurement (default: 32768).")
+        int speedContext = 32768;
+
+        @Option(names = "--speed-batch", paramLabel = "B", description = "Sequences in the speed measurement "
+                + "(default: 4).")
+        int speedBatch = 4;
+
+        @Option(names = "--speed-formats", split = ",", paramLabel = "F,...",
+                description = "Cache formats of the speed measurement (default: float32,int8,int4).")
+        List<String> speedFormats = List.of("float32", "int8", "int4");
+
+        @Option(names = "--heads", paramLabel = "H", description = "Query heads (default: 8).")
+        int heads = 8;
+
+        @Option(names = "--kv-heads", paramLabel = "H", description = "KV heads (default: 2).")
+        int kvHeads = 2;
+
+        @Option(names = "--head-dim", paramLabel = "D", description = "Head dimension (default: 64).")
+        int headDim = 64;
+
+        @Option(names = "--no-fidelity", description = "Skip the fidelity run.")
+        boolean noFidelity;
+
+        @Option(names = "--no-needles", description = "Skip the needle grid.")
+        boolean noNeedles;
+
+        @Option(names = "--no-speed", description = "Skip the speed measurement.")
+        boolean noSpeed;
+
+        @Option(names = "--threads", paramLabel = "T", description = "Threads (default: available processors).")
+        int threads = Runtime.getRuntime().availableProcessors();
+
+        @Option(names = "--seed", description = "Base seed of the inputs (default: ${DEFAULT-VALUE}).")
+        long seed = 1;
+
+        @Option(names = "--json", paramLabel = "FILE", description = "Also write the results as JSON.")
+        Path json;
+
+        @Spec
+        CommandSpec spec;
+
+        @Override
+        public Integer call() throws IOException {
+            var err = spec.commandLine().getErr();
+            var out = spec.commandLine().getOut();
+            List<String> ids = policies != null ? policies
+                    : io.attn4j.kv.KvPolicies.all().stream().map(io.attn4j.kv.KvPolicyDescriptor::id).toList();
+            Path captureDir = null;
+            int h = heads, hkv = kvHeads, d = headDim, n = length == null ? 4096 : length;
+            io.attn4j.models.capture.CapturedInputs captured = null;
+            if (input.equals("captured")) {
+                captureDir = capture != null ? capture : CaptureCommand.defaultCapture(err);
+                captured = io.attn4j.models.capture.CapturedInputs.open(captureDir);
+                CaptureIndex index = captured.index();
+                int longest = index.texts().stream().mapToInt(t -> t.tokens()).max().orElse(0);
+                n = length == null ? Math.min(512, longest) : length;
+            } else if (capture != null) {
+                throw new IllegalArgumentException("--capture is only read with --input captured");
+            }
+            KvBench.Config config = new KvBench.Config(ids, io.attn4j.kv.Budget.parse(budget), input, captureDir, n,
+                    steps, compressEvery, h, hkv, d, noNeedles ? new int[0] : needleLengths,
+                    noSpeed ? new int[0] : speedBudgets, speedContext, speedBatch, threads, seed);
+            java.util.function.Consumer<String> progress = line -> {
+                err.println("  " + line);
+                err.flush();
+            };
+            java.util.function.Function<String, io.attn4j.kv.KvPolicy> factory = io.attn4j.kv.KvPolicies::create;
+            List<KvBench.FidelityResult> fidelity = List.of();
+            if (!noFidelity) {
+                io.attn4j.inputs.AttentionInputs in = captured != null
+                        ? captured.inputs(n, 1)
+                        : io.attn4j.inputs.StandardInputs.structured(seed,
+                        io.attn4j.inputs.InputShape.self(1, n, h, hkv, d));
+                fidelity = KvBench.fidelity(config, in, factory, progress);
+                out.println("decode fidelity after compression (" + in.kind() + ", budget " + config.budget()
+                        + ", compress every " + compressEvery + " steps):");
+                out.print(KvBench.fidelityTable(fidelity));
+                out.flush();
+            }
+            if (captured != null) {
+                captured.close();
+            }
+            List<KvBench.NeedleCell> needles = noNeedles ? List.of() : KvBench.needles(config, factory, progress);
+            if (!needles.isEmpty()) {
+                out.println("needles found (structured, 10 depths 5..95 %, budget " + config.budget() + "):");
+                out.print(KvBench.needleTable(needles));
+                out.flush();
+            }
+            List<KvBench.SpeedResult> speed = new java.util.ArrayList<>();
+            if (!noSpeed) {
+                for (String f : speedFormats) {
+                    speed.addAll(KvBench.speed(config, io.attn4j.kv.KvFormat.parse(f), progress));
+                }
+                out.println("decode step: cache compressed to B rows per head vs an uncompressed cache of B rows ("
+                        + speedBatch + " sequences, " + h + " query heads, " + hkv + " KV heads, d " + d + "):");
+                out.print(KvBench.speedTable(speed));
+                out.flush();
+            }
+            if (json != null) {
+                writeJson(json, KvBench.toJson(config, fidelity, needles, speed));
+            }
+            return exitCode(err, fidelity.stream().filter(r -> r.error() != null).count()
+                    + needles.stream().filter(r -> r.error() != null).count());
         }
     }
 
