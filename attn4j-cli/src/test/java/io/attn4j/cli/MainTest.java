@@ -86,6 +86,46 @@ class MainTest {
     }
 
     @Test
+    void benchKvMeasuresFidelityNeedlesAndSpeed(@TempDir Path dir) throws Exception {
+        Path json = dir.resolve("kv.json");
+        CliRun r = run("bench", "kv", "--policies", "full,streaming", "--budget", "64", "--length", "400", "--steps",
+                "8", "--compress-every", "4", "--needle-lengths", "512", "--speed-budgets", "32", "--speed-context",
+                "256", "--speed-batch", "2", "--speed-formats", "float32,int4", "--heads", "4", "--kv-heads", "2",
+                "--head-dim", "16", "--threads", "2", "--json", json.toString());
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("fidelity") && r.out().contains("needles") && r.out().contains("ratio"), r.out());
+        Map<?, ?> doc = (Map<?, ?>) Json.parse(Files.readString(json));
+        List<?> fidelity = (List<?>) doc.get("fidelity");
+        assertEquals(2, fidelity.size());
+        Map<?, ?> full = (Map<?, ?>) fidelity.get(0), streaming = (Map<?, ?>) fidelity.get(1);
+        assertEquals(0.0, (Double) full.get("relative_error"), 1e-6, "the full cache is exact decode");
+        assertEquals(1.0, (Double) full.get("mass_recall"), 1e-9);
+        assertTrue((Double) streaming.get("mass_recall") < 1, streaming.toString());
+        // 64 rows per head of 2 heads, float32 d 16: 64 · 2 · 128 bytes, on 256-row pages: 256 · 2 · 128 held
+        assertTrue(((Number) streaming.get("bytes_held")).longValue() < ((Number) full.get("bytes_held")).longValue());
+        List<?> needles = (List<?>) doc.get("needles");
+        long fullFound = needles.stream().map(o -> (Map<?, ?>) o).filter(c -> c.get("policy").equals("full"))
+                .mapToLong(c -> ((Number) c.get("found")).longValue()).sum();
+        long fullTotal = needles.stream().map(o -> (Map<?, ?>) o).filter(c -> c.get("policy").equals("full"))
+                .mapToLong(c -> ((Number) c.get("total")).longValue()).sum();
+        assertTrue(fullTotal > 0 && fullFound == fullTotal, "the full cache finds every needle: " + fullFound
+                + " of " + fullTotal);
+        List<?> speed = (List<?>) doc.get("speed");
+        assertEquals(2, speed.size());
+        for (Object o : speed) {
+            Map<?, ?> row = (Map<?, ?>) o;
+            assertTrue((Double) row.get("compressed_us") > 0 && (Double) row.get("uncompressed_us") > 0,
+                    row.toString());
+        }
+        CliRun badBudget = run("bench", "kv", "--policies", "full", "--budget", "0");
+        assertEquals(2, badBudget.code(), badBudget.err());
+        assertTrue(badBudget.err().contains("budget"), badBudget.err());
+        CliRun unknown = run("bench", "kv", "--policies", "nope");
+        assertEquals(2, unknown.code(), unknown.err());
+        assertTrue(unknown.err().contains("no KV policy 'nope'"), unknown.err());
+    }
+
+    @Test
     void benchFidelityMeasuresEveryMechanismAtEveryBudget(@TempDir Path dir) throws Exception {
         Path json = dir.resolve("fidelity.json");
         CliRun r = run("bench", "fidelity", "--mechanisms", "flash,block-topk,hip,sliding-window@32", "--budgets",
