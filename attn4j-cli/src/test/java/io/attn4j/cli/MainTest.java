@@ -35,6 +35,12 @@ class MainTest {
         assertEquals("lean", lean.get("id"));
         assertEquals(List.of("decode"), lean.get("patterns"));
         assertTrue(((String) lean.get("paper")).contains("Lean Attention"));
+        List<?> policies = (List<?>) ((Map<?, ?>) Json.parse(json.out())).get("kv_policies");
+        assertEquals(io.attn4j.kv.KvPolicies.all().size(), policies.size());
+        for (Object o : policies) {
+            assertEquals("kv policy", ((Map<?, ?>) o).get("family"), o.toString());
+            assertTrue(table.out().contains((String) ((Map<?, ?>) o).get("id")), table.out());
+        }
     }
 
     @Test
