@@ -288,7 +288,7 @@ public final class KvDecode {
                 int nk = Math.min(tile, Math.min(to, stream.runEnd(k0)) - k0);
                 RowBlock keys = stream.keyBlock(k0), values = stream.valueBlock(k0);
                 int in = stream.inBlock(k0);
-                ops.scoresRows(q, 0, d, rows, keys.rows(in, nk, keyScratch), keys.offset(in), d, nk, d, s, 0, tile);
+                ops.scoresRows(q, 0, d, rows, keys.rows(in, nk, keyScratch, ops), keys.offset(in), d, nk, d, s, 0, tile);
                 if (logWeights != null) {
                     for (int r = 0; r < rows; r++) {
                         ops.axpy(1f, logWeights, k0, s, r * tile, nk);
@@ -308,7 +308,7 @@ public final class KvDecode {
                     }
                 }
                 ops.onlineSoftmaxRows(s, 0, tile, rows, nk, k0, zeros, visible, 0, m, l, o, dv, dv);
-                ops.accumulateRows(s, 0, tile, rows, nk, values.rows(in, nk, valueScratch), values.offset(in), dv,
+                ops.accumulateRows(s, 0, tile, rows, nk, values.rows(in, nk, valueScratch, ops), values.offset(in), dv,
                         dv, o, 0, dv);
                 k0 += nk;
             }

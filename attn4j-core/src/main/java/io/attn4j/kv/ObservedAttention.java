@@ -98,7 +98,7 @@ public final class ObservedAttention {
                 int nk = Math.min(TILE, Math.min(end, stream.runEnd(k0)) - k0);
                 RowBlock keys = stream.keyBlock(k0);
                 int in = stream.inBlock(k0);
-                ops.scoresRows(q, 0, d, rows, keys.rows(in, nk, keyScratch), keys.offset(in), d, nk, d, s, 0,
+                ops.scoresRows(q, 0, d, rows, keys.rows(in, nk, keyScratch, ops), keys.offset(in), d, nk, d, s, 0,
                         TILE);
                 float[] logWeights = stream.logWeights();
                 for (int r = 0; r < rows; r++) {

@@ -1,5 +1,8 @@
 package io.attn4j.kv;
 
+import io.attn4j.simd.VectorOps;
+import io.attn4j.simd.VectorOpsProvider;
+
 import java.util.Arrays;
 
 /**
@@ -9,6 +12,7 @@ import java.util.Arrays;
  * scratch.
  */
 final class RowBlock {
+    private static final VectorOps SCALAR = VectorOpsProvider.scalar();
     private final KvFormat format;
     private final int dim, capacity, groups, codeBytes;
     private final float[] floats;  // float32: capacity·dim
@@ -41,15 +45,22 @@ final class RowBlock {
         return (long) capacity * format.bytesPerRow(dim);
     }
 
-    /** Stores {@code src[offset .. offset + dim)} as row {@code row} (quantising when the format says so). */
+    /**
+     * Stores {@code src[offset .. offset + dim)} as row {@code row}, quantising when the format says so. int8 codes
+     * are stored signed ({@code c − 128}) with the group's scale pair {@code (lo + 128·step, step)}, so a row
+     * dequantises as {@code bias + step · code} with the SIMD byte conversion; int4 codes pack element {@code i} of a
+     * group with element {@code i + ⌈m/2⌉} in one byte (low and high nibble), so both halves of a group dequantise
+     * without interleaving lanes ({@link VectorOps#dequantizeNibbles}).
+     */
     void write(int row, float[] src, int offset) {
         if (floats != null) {
             System.arraycopy(src, offset, floats, row * dim, dim);
             return;
         }
         int maxCode = format.precision().maxCode(), group = format.groupSize();
+        boolean int8 = format.precision() == KvFormat.Precision.INT8;
         for (int gi = 0; gi < groups; gi++) {
-            int from = gi * group, to = Math.min(dim, from + group);
+            int from = gi * group, to = Math.min(dim, from + group), m = to - from, half = (m + 1) / 2;
             float lo = Float.POSITIVE_INFINITY, hi = Float.NEGATIVE_INFINITY;
             for (int c = from; c < to; c++) {
                 float x = src[offset + c];
@@ -57,24 +68,22 @@ final class RowBlock {
                 hi = Math.max(hi, x);
             }
             float step = (hi - lo) / maxCode;
-            // a range beyond float (|x| near Float.MAX) makes step infinite: the append refuses such rows earlier
             float inverse = step == 0 ? 0 : 1f / step;
-            scales[(row * groups + gi) * 2] = lo;
+            scales[(row * groups + gi) * 2] = int8 ? lo + 128 * step : lo;
             scales[(row * groups + gi) * 2 + 1] = step;
-            for (int c = from; c < to; c++) {
-                int code = Math.round((src[offset + c] - lo) * inverse);
-                code = Math.max(0, Math.min(maxCode, code));
-                putCode(row, c, code);
+            int base = row * codeBytes + (int8 ? from : from / 2);
+            if (!int8) {
+                java.util.Arrays.fill(codes, base, base + half, (byte) 0);
             }
-        }
-    }
-
-    private void putCode(int row, int c, int code) {
-        if (format.precision() == KvFormat.Precision.INT8) {
-            codes[row * codeBytes + c] = (byte) code;
-        } else {
-            int at = row * codeBytes + (c >> 1);
-            codes[at] = (c & 1) == 0 ? (byte) ((codes[at] & 0xF0) | code) : (byte) ((codes[at] & 0x0F) | (code << 4));
+            for (int c = from; c < to; c++) {
+                int code = Math.max(0, Math.min(maxCode, Math.round((src[offset + c] - lo) * inverse)));
+                if (int8) {
+                    codes[base + c - from] = (byte) (code - 128);
+                } else {
+                    int e = c - from, at = base + (e < half ? e : e - half);
+                    codes[at] = (byte) (e < half ? (codes[at] & 0xF0) | code : (codes[at] & 0x0F) | (code << 4));
+                }
+            }
         }
     }
 
@@ -83,7 +92,7 @@ final class RowBlock {
         if (floats != null) {
             System.arraycopy(floats, row * dim, dst, offset, dim);
         } else {
-            dequantize(row, 1, dst, offset);
+            dequantize(row, 1, dst, offset, SCALAR);
         }
     }
 
@@ -91,11 +100,11 @@ final class RowBlock {
      * The array that holds rows {@code [row, row + n)} as floats, {@code dim} apart from {@link #offset}: the block's
      * own floats (float32), or {@code scratch} after dequantising into it (at least {@code n·dim} floats).
      */
-    float[] rows(int row, int n, float[] scratch) {
+    float[] rows(int row, int n, float[] scratch, VectorOps ops) {
         if (floats != null) {
             return floats;
         }
-        dequantize(row, n, scratch, 0);
+        dequantize(row, n, scratch, 0, ops);
         return scratch;
     }
 
@@ -104,24 +113,18 @@ final class RowBlock {
         return floats != null ? row * dim : 0;
     }
 
-    private void dequantize(int row, int n, float[] dst, int offset) {
+    private void dequantize(int row, int n, float[] dst, int offset, VectorOps ops) {
         int group = format.groupSize();
         boolean int8 = format.precision() == KvFormat.Precision.INT8;
         for (int r = 0; r < n; r++) {
             int codeRow = (row + r) * codeBytes, scaleRow = (row + r) * groups * 2, out = offset + r * dim;
             for (int gi = 0; gi < groups; gi++) {
-                float lo = scales[scaleRow + 2 * gi], step = scales[scaleRow + 2 * gi + 1];
-                int from = gi * group, to = Math.min(dim, from + group);
+                float bias = scales[scaleRow + 2 * gi], step = scales[scaleRow + 2 * gi + 1];
+                int from = gi * group, m = Math.min(dim, from + group) - from;
                 if (int8) {
-                    for (int c = from; c < to; c++) {
-                        dst[out + c] = lo + (codes[codeRow + c] & 0xFF) * step;
-                    }
+                    ops.dequantizeBytes(codes, codeRow + from, bias, step, dst, out + from, m);
                 } else {
-                    for (int c = from; c < to; c++) {
-                        int b = codes[codeRow + (c >> 1)];
-                        int code = (c & 1) == 0 ? b & 0x0F : (b >> 4) & 0x0F;
-                        dst[out + c] = lo + code * step;
-                    }
+                    ops.dequantizeNibbles(codes, codeRow + from / 2, bias, step, dst, out + from, m);
                 }
             }
         }

@@ -1,9 +1,11 @@
 package io.attn4j.simd;
 
+import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -43,6 +45,8 @@ final class PanamaVectorOps implements VectorOps {
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
     private static final VectorSpecies<Integer> I = VectorSpecies.of(int.class, F.vectorShape());
     private static final int L = F.length();
+    /** Bytes in lanes as many as F's: the codes one float vector dequantises. */
+    private static final VectorSpecies<Byte> B = VectorSpecies.of(byte.class, VectorShape.forBitSize(8 * L));
 
     private static final float LOG2E = 1.44269504088896341f;
     private static final float LN2_HI = 0.693359375f;
@@ -1265,6 +1269,44 @@ FloatVector p = poly.mul(f.mul(f)).add(f).add(1f).mul(twoToN);
                 s[row + 1] += qx * k[k1 + t];
                 s[row + 2] += qx * k[k2 + t];
                 s[row + 3] += qx * k[k3 + t];
+            }
+        }
+    }
+
+    @Override
+    public void dequantizeBytes(byte[] codes, int codeOffset, float bias, float scale, float[] dst, int dstOffset,
+                                int n) {
+        FloatVector b = FloatVector.broadcast(F, bias), a = FloatVector.broadcast(F, scale);
+        int i = 0;
+        for (; i + L <= n; i += L) {
+            FloatVector c = (FloatVector) ByteVector.fromArray(B, codes, codeOffset + i)
+                    .convertShape(VectorOperators.B2F, F, 0);
+            c.fma(a, b).intoArray(dst, dstOffset + i);
+        }
+        for (; i < n; i++) {
+            dst[dstOffset + i] = bias + scale * codes[codeOffset + i];
+        }
+    }
+
+    @Override
+    public void dequantizeNibbles(byte[] codes, int codeOffset, float bias, float scale, float[] dst, int dstOffset,
+                                  int n) {
+        int half = (n + 1) / 2, whole = n / 2; // bytes whose both nibbles are elements
+        FloatVector b = FloatVector.broadcast(F, bias), a = FloatVector.broadcast(F, scale);
+        int i = 0;
+        for (; i + L <= whole; i += L) {
+            ByteVector packed = ByteVector.fromArray(B, codes, codeOffset + i);
+            FloatVector low = (FloatVector) packed.and((byte) 0x0F).convertShape(VectorOperators.B2F, F, 0);
+            FloatVector high = (FloatVector) packed.lanewise(VectorOperators.LSHR, 4).and((byte) 0x0F)
+                    .convertShape(VectorOperators.B2F, F, 0);
+            low.fma(a, b).intoArray(dst, dstOffset + i);
+            high.fma(a, b).intoArray(dst, dstOffset + i + half);
+        }
+        for (; i < half; i++) {
+            int v = codes[codeOffset + i];
+            dst[dstOffset + i] = bias + scale * (v & 0x0F);
+            if (i + half < n) {
+                dst[dstOffset + i + half] = bias + scale * ((v >> 4) & 0x0F);
             }
         }
     }

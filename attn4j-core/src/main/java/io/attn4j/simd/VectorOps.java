@@ -188,4 +188,34 @@ public interface VectorOps {
     void accumulateRows(float[] p, int pOffset, int pStride, int queries, int keys,
                         float[] v, int vOffset, int vStride, int dimV,
                         float[] o, int oOffset, int oStride);
+
+    // ---------------------------------------------------------------- quantised rows
+
+    /**
+     * {@code dst[dstOffset + i] = bias + scale · codes[codeOffset + i]} for {@code i < n}, the codes read as signed
+     * bytes: int8 KV rows.
+     */
+    default void dequantizeBytes(byte[] codes, int codeOffset, float bias, float scale, float[] dst, int dstOffset,
+                                 int n) {
+        for (int i = 0; i < n; i++) {
+            dst[dstOffset + i] = bias + scale * codes[codeOffset + i];
+        }
+    }
+
+    /**
+     * int4 KV rows: {@code n} elements packed in {@code ⌈n/2⌉} bytes, byte {@code i} holding element {@code i} in
+     * its low nibble and element {@code i + ⌈n/2⌉} (when there is one) in its high nibble, both unsigned;
+     * {@code dst[dstOffset + e] = bias + scale · nibble(e)}.
+     */
+    default void dequantizeNibbles(byte[] codes, int codeOffset, float bias, float scale, float[] dst, int dstOffset,
+                                   int n) {
+        int half = (n + 1) / 2;
+        for (int i = 0; i < half; i++) {
+            int b = codes[codeOffset + i];
+            dst[dstOffset + i] = bias + scale * (b & 0x0F);
+            if (i + half < n) {
+                dst[dstOffset + i + half] = bias + scale * ((b >> 4) & 0x0F);
+            }
+        }
+    }
 }

@@ -373,4 +373,34 @@ class VectorOpsTest {
             }
         }
     }
+
+    /** int8 and int4 rows dequantise to {@code bias + scale · code}, every element, at unaligned offsets. */
+    @ParameterizedTest(name = "{0} n={1}")
+    @MethodSource("cases")
+    void dequantisation(VectorOps ops, int n) {
+        SplittableRandom r = new SplittableRandom(Fresh.seed());
+        byte[] codes = new byte[n + 3];
+        r.nextBytes(codes);
+        float bias = (float) r.nextGaussian(), scale = (float) Math.abs(r.nextGaussian()) + 0.01f;
+        float[] dst = new float[n + 5];
+        Arrays.fill(dst, Float.NaN);
+        ops.dequantizeBytes(codes, 3, bias, scale, dst, 5, n);
+        for (int i = 0; i < n; i++) {
+            double expected = bias + (double) scale * codes[3 + i];
+            near(expected, dst[5 + i], 1e-6 * (1 + Math.abs(expected)), "int8[" + i + "]");
+        }
+        for (int i = 0; i < 5; i++) {
+            assertTrue(Float.isNaN(dst[i]), "int8 wrote before its offset");
+        }
+        Arrays.fill(dst, Float.NaN);
+        int half = (n + 1) / 2;
+        ops.dequantizeNibbles(codes, 3, bias, scale, dst, 5, n);
+        for (int e = 0; e < n; e++) {
+            int b = codes[3 + (e < half ? e : e - half)];
+            int code = e < half ? b & 0x0F : (b >> 4) & 0x0F;
+            double expected = bias + (double) scale * code;
+            near(expected, dst[5 + e], 1e-6 * (1 + Math.abs(expected)), "int4[" + e + "] of " + n);
+        }
+        assertTrue(Float.isNaN(dst[4]), "int4 wrote before its offset");
+    }
 }
