@@ -25,7 +25,7 @@ import java.util.Objects;
 /**
  * {@code attn4j compare}: every mechanism side by side on this machine — kernels over the patterns and a length
  * sweep, fidelity on structured and captured inputs, the default encoder on the real corpus with each mechanism in
- * every layer, and the peers (ONNX Runtime end to end and its attention operator, {@code naive}, PyTorch when
+ * every layer, every KV-cache policy (needle grid and decode fidelity, {@link KvSection}), and the peers (ONNX Runtime end to end and its attention operator, {@code naive}, PyTorch when
  * installed) in the same run — written as {@code report.json} (schema {@code report.schema.json}) and a
  * self-contained {@code index.html}.
  *
@@ -74,18 +74,21 @@ public final class Compare {
         KernelSweep sweep = new KernelSweep(config, peak, peers);
         Fidelity fidelity = new Fidelity(config);
         ModelLevel model = new ModelLevel(config);
+        KvSection kv = new KvSection(config);
         long total = sweep.plannedPoints() + fidelity.plannedPoints(config.capture() != null)
-                + model.mechanisms().size() + 1;
+                + model.mechanisms().size() + kv.plannedPoints(config.capture() != null) + 1;
         long[] done = {0};
         long started = System.nanoTime();
         List<KernelSweep.Point> points;
         List<Map<String, Object>> fidelityRows;
         Map<String, Object> modelSection;
+        Map<String, Object> kvSection;
         try (Progress progress = new Progress(err, "compare", total, "steps", Progress.isTerminal())) {
             progress.update(0, "kernels");
             points = sweep.run(what -> progress.update(++done[0], what));
             fidelityRows = fidelity.run(config.capture(), what -> progress.update(++done[0], what));
             modelSection = model.run(encoder, corpus, what -> progress.update(++done[0], what));
+            kvSection = kv.run(config.capture(), what -> progress.update(++done[0], what));
             progress.update(total);
         }
         double seconds = (System.nanoTime() - started) / 1e9;
@@ -105,9 +108,10 @@ public final class Compare {
         report.put("efficiency", new ArrayList<Object>(KernelSweep.efficiencyLengths(points)));
         report.put("fidelity", new ArrayList<Object>(fidelityRows));
         report.put("model", modelSection);
+        report.put("kv", kvSection);
         report.put("peers", peers(peers, modelSection));
         report.put("summary", new ArrayList<Object>(Summary.of(points, fidelityRows, modelSection)));
-        int failures = failures(points, fidelityRows, modelSection);
+        int failures = failures(points, fidelityRows, modelSection) + KvSection.failures(kvSection);
         report.put("failures", failures);
 
         Path json = config.out().resolve("report.json"), html = config.out().resolve("index.html");

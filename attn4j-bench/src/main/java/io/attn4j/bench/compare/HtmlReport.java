@@ -157,6 +157,10 @@ final class HtmlReport {
                 cell(r.get("status").equals("ok") ? r.get("note") : r.get("reason"))));
         sb.append("</section>");
 
+        if (report.get("kv") instanceof Map<?, ?> kvSection) {
+            kv(sb, (Map<String, Object>) kvSection);
+        }
+
         sb.append("<section id=\"numbers\"><h2>Every kernel measurement</h2><p>Click a column to sort.</p>");
         table(sb, "kernel-table", List.of("mechanism", "pattern", "n", "keys", "heads", "d", "ms median", "ms min",
                 "ms max", "GFLOP/s", "% peak", "GB/s", "% stream", "extra MB", "rel. error", "status"), kernels, r -> {
@@ -185,6 +189,58 @@ final class HtmlReport {
                 .append("<p>Every figure of this page is in <a href=\"report.json\">report.json</a>.</p></footer>");
         sb.append("<script>").append(SCRIPT).append("</script></body></html>\n");
         return sb.toString();
+    }
+
+    /** The KV-cache section: a needle heatmap per policy (length × depth) and the decode fidelity table. */
+    private static void kv(StringBuilder sb, Map<String, Object> kv) {
+        sb.append("<section id=\"kv\"><h2>KV-cache policies</h2><p>").append(esc(String.format(Locale.ROOT,
+                "Each policy compresses the cache to a budget of %s of the tokens per KV head (%s query heads, %s KV "
+                        + "heads, d = %s). Needles: structured inputs with ten needles per KV head at depths 5 %% to "
+                        + "95 %%; after prefill compression a needle is found when its query's top-weighted row is the"
+                        + " needle key (per query head). Fidelity: decode steps after compression against decode over "
+                        + "the full cache.", kv.get("budget"), kv.get("heads"), kv.get("kv_heads"),
+                kv.get("head_dim")))).append("</p><div class=\"grid\">");
+        List<Map<String, Object>> needles = maps(kv.get("needles"));
+        List<String> policies = needles.stream().map(c -> (String) c.get("policy")).distinct().toList();
+        List<Double> lengths = needles.stream().filter(c -> c.get("error") == null).map(c -> num(c.get("n")))
+                .distinct().sorted().toList();
+        List<Double> depths = needles.stream().filter(c -> c.get("error") == null).map(c -> num(c.get("depth")))
+                .distinct().sorted().toList();
+        for (String policy : policies) {
+            double[][] values = new double[lengths.size()][depths.size()];
+            for (double[] row : values) {
+                java.util.Arrays.fill(row, Double.NaN);
+            }
+            long found = 0, total = 0;
+            for (Map<String, Object> c : needles) {
+                if (!policy.equals(c.get("policy")) || c.get("error") != null) {
+                    continue;
+                }
+                double share = num(c.get("found")) / num(c.get("total"));
+                values[lengths.indexOf(num(c.get("n")))][depths.indexOf(num(c.get("depth")))] = share;
+                found += (long) num(c.get("found"));
+                total += (long) num(c.get("total"));
+            }
+            String title = total == 0 ? policy + ": failed" : String.format(Locale.ROOT, "%s: %.0f %% found", policy,
+                    100.0 * found / total);
+            sb.append("<figure>").append(Svg.heatmap("needles-" + policy, title, "length", "depth (%)",
+                    lengths.stream().map(HtmlReport::tokens).toList(),
+                    depths.stream().map(d -> String.format(Locale.ROOT, "%.0f", 100 * d)).toList(), values))
+                    .append("</figure>");
+        }
+        sb.append("</div>");
+        table(sb, "kv-fidelity-table", List.of("policy", "input", "n", "decode steps", "relative error",
+                "mass recall", "min recall", "bytes held", "% of full", "status"), maps(kv.get("fidelity")), r -> {
+            boolean ok = r.get("error") == null;
+            return List.of(cell(r.get("policy")), cell(r.get("input")), number(r.get("n"), "%.0f"),
+                    number(r.get("steps"), "%.0f"), ok ? number(r.get("relative_error"), "%.3f") : blank(),
+                    ok ? number(r.get("mass_recall"), "%.3f") : blank(),
+                    ok ? number(r.get("min_mass_recall"), "%.3f") : blank(),
+                    ok ? number(r.get("bytes_held"), "%,.0f") : blank(),
+                    ok ? number(100 * num(r.get("bytes_held")) / num(r.get("full_bytes")), "%.1f") : blank(),
+                    cell(ok ? "ok" : "failed: " + r.get("error")));
+        });
+        sb.append("</section>");
     }
 
     private record Cell(String html, String sortValue) {

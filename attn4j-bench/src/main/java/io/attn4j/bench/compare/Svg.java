@@ -135,6 +135,52 @@ final class Svg {
         return sb.append("</svg>").toString();
     }
 
+    /**
+     * A heatmap of shares in [0, 1]: one row per {@code rowLabels} entry, one column per {@code columnLabels}
+     * entry, each cell coloured from red (0) through yellow to green (1) and printed as a percentage; NaN cells are
+     * grey ("not measured").
+     */
+    static String heatmap(String id, String title, String rowAxis, String columnAxis, List<String> rowLabels,
+                          List<String> columnLabels, double[][] values) {
+        int cell = 40, left = 84, top = 44, width = left + Math.max(1, columnLabels.size()) * cell + 20;
+        int height = top + Math.max(1, rowLabels.size()) * 26 + 44;
+        StringBuilder sb = new StringBuilder(String.format(Locale.ROOT, "<svg class=\"chart heatmap\" id=\"%s\" "
+                + "xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 %d %d\" role=\"img\" aria-label=\"%s\">"
+                + "<text x=\"%d\" y=\"20\" font-size=\"14\" font-weight=\"600\">%s</text>", esc(id), width, height,
+                esc(title), 12, esc(title)));
+        for (int c = 0; c < columnLabels.size(); c++) {
+            sb.append(String.format(Locale.ROOT, "<text x=\"%d\" y=\"%d\" font-size=\"10\" text-anchor=\"middle\">"
+                    + "%s</text>", left + c * cell + cell / 2, top - 6, esc(columnLabels.get(c))));
+        }
+        for (int r = 0; r < rowLabels.size(); r++) {
+            int y = top + r * 26;
+            sb.append(String.format(Locale.ROOT, "<text x=\"%d\" y=\"%d\" font-size=\"11\" text-anchor=\"end\">%s"
+                    + "</text>", left - 6, y + 17, esc(rowLabels.get(r))));
+            for (int c = 0; c < columnLabels.size(); c++) {
+                double v = values[r][c];
+                String fill = Double.isFinite(v) ? shareColor(v) : "#ddd";
+                String text = Double.isFinite(v) ? String.format(Locale.ROOT, "%.0f", 100 * v) : "–";
+                sb.append(String.format(Locale.ROOT, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"24\" "
+                                + "fill=\"%s\"><title>%s %s, %s %s: %s</title></rect><text x=\"%d\" y=\"%d\" "
+                                + "font-size=\"10\" text-anchor=\"middle\">%s</text>", left + c * cell, y, cell - 2,
+                        fill, esc(rowAxis), esc(rowLabels.get(r)), esc(columnAxis), esc(columnLabels.get(c)),
+                        Double.isFinite(v) ? text + " %" : "not measured", left + c * cell + cell / 2 - 1, y + 16,
+                        text));
+            }
+        }
+        sb.append(String.format(Locale.ROOT, "<text x=\"%d\" y=\"%d\" font-size=\"11\" text-anchor=\"middle\">%s"
+                + "</text>", left + columnLabels.size() * cell / 2, height - 12, esc(columnAxis)));
+        return sb.append("</svg>").toString();
+    }
+
+    /** Red (0) → yellow (0.5) → green (1). */
+    private static String shareColor(double v) {
+        double t = Math.max(0, Math.min(1, v));
+        int red = t < 0.5 ? 215 : (int) Math.round(215 - (t - 0.5) * 2 * (215 - 80));
+        int green = t < 0.5 ? (int) Math.round(80 + t * 2 * (190 - 80)) : 190;
+        return String.format(Locale.ROOT, "#%02x%02x%02x", red, green, 80);
+    }
+
     static String bars(String id, String title, String xLabel, List<Bar> bars, DoubleFunction<String> format) {
         int rowH = 26, height = TOP + BOTTOM + Math.max(1, bars.size()) * rowH;
         StringBuilder sb = new StringBuilder(String.format(Locale.ROOT, "<svg class=\"chart\" id=\"%s\" "
