@@ -10,7 +10,8 @@ import java.util.List;
 public final class KvPolicies {
     private static final List<KvPolicyDescriptor> ALL = List.of(
             FullCache.DESCRIPTOR,
-            StreamingLlm.DESCRIPTOR);
+            StreamingLlm.DESCRIPTOR,
+            SnapKv.DESCRIPTOR);
 
     private KvPolicies() {
     }
@@ -43,5 +44,15 @@ public final class KvPolicies {
 
     public static StreamingLlm streaming(int sinks) {
         return new StreamingLlm(new StreamingLlm.Config(sinks));
+    }
+
+    /** SnapKV with an observation window of {@code window} queries and a pooling kernel of {@code kernel}. */
+    public static SnapKv snapKv(int window, int kernel) {
+        return new SnapKv(new SnapKv.Config(window, kernel, SnapKv.Config.defaults().pooling()));
+    }
+
+    /** SnapKV with every setting given. */
+    public static SnapKv snapKv(int window, int kernel, SnapKv.Pooling pooling) {
+        return new SnapKv(new SnapKv.Config(window, kernel, pooling));
     }
 }
