@@ -11,7 +11,8 @@ public final class KvPolicies {
     private static final List<KvPolicyDescriptor> ALL = List.of(
             FullCache.DESCRIPTOR,
             StreamingLlm.DESCRIPTOR,
-            SnapKv.DESCRIPTOR);
+            SnapKv.DESCRIPTOR,
+            Quantized.DESCRIPTOR);
 
     private KvPolicies() {
     }
@@ -54,5 +55,10 @@ public final class KvPolicies {
     /** SnapKV with every setting given. */
     public static SnapKv snapKv(int window, int kernel, SnapKv.Pooling pooling) {
         return new SnapKv(new SnapKv.Config(window, kernel, pooling));
+    }
+
+    /** int8 or int4 K/V with groups of {@code groupSize} elements. */
+    public static Quantized quantized(KvFormat.Precision precision, int groupSize) {
+        return new Quantized(new Quantized.Config(precision, groupSize));
     }
 }
