@@ -10,7 +10,9 @@ import java.util.List;
 public final class KvPolicies {
     private static final List<KvPolicyDescriptor> ALL = List.of(
             FullCache.DESCRIPTOR,
-            StreamingLlm.DESCRIPTOR);
+            StreamingLlm.DESCRIPTOR,
+            SnapKv.DESCRIPTOR,
+            Quantized.DESCRIPTOR);
 
     private KvPolicies() {
     }
@@ -43,5 +45,20 @@ public final class KvPolicies {
 
     public static StreamingLlm streaming(int sinks) {
         return new StreamingLlm(new StreamingLlm.Config(sinks));
+    }
+
+    /** SnapKV with an observation window of {@code window} queries and a pooling kernel of {@code kernel}. */
+    public static SnapKv snapKv(int window, int kernel) {
+        return new SnapKv(new SnapKv.Config(window, kernel, SnapKv.Config.defaults().pooling()));
+    }
+
+    /** SnapKV with every setting given. */
+    public static SnapKv snapKv(int window, int kernel, SnapKv.Pooling pooling) {
+        return new SnapKv(new SnapKv.Config(window, kernel, pooling));
+    }
+
+    /** int8 or int4 K/V with groups of {@code groupSize} elements. */
+    public static Quantized quantized(KvFormat.Precision precision, int groupSize) {
+        return new Quantized(new Quantized.Config(precision, groupSize));
     }
 }
