@@ -10,7 +10,10 @@ import java.util.List;
 public final class KvPolicies {
     private static final List<KvPolicyDescriptor> ALL = List.of(
             FullCache.DESCRIPTOR,
-            StreamingLlm.DESCRIPTOR);
+            StreamingLlm.DESCRIPTOR,
+            TaskKv.DESCRIPTOR,
+            MoaKv.DESCRIPTOR,
+            Recycled.DESCRIPTOR);
 
     private KvPolicies() {
     }
@@ -43,5 +46,18 @@ public final class KvPolicies {
 
     public static StreamingLlm streaming(int sinks) {
         return new StreamingLlm(new StreamingLlm.Config(sinks));
+    }
+
+    public static TaskKv taskKv(double threshold, int sinks, int recent, int middle, int window) {
+        return new TaskKv(new TaskKv.Config(threshold, sinks, recent, middle, window));
+    }
+
+    /** MoA's spans for one layer (as {@code MoaProfiler} writes them), fitted to the budget. */
+    public static MoaKv moaKv(io.attn4j.sparse.Moa.Config layer) {
+        return new MoaKv(MoaKv.Config.of(layer));
+    }
+
+    public static Recycled recycled(int stride, int topK) {
+        return new Recycled(new Recycled.Config(stride, topK));
     }
 }
