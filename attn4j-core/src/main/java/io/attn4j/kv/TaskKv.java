@@ -133,13 +133,16 @@ public final class TaskKv implements KvPolicy {
             if (n <= plan.budgets()[h]) {
                 continue;
             }
+            // sinks first (earliest first), then recent rows (latest first), then attention: sinks score
+            // MAX / (p + 1) >= MAX / sinks > MAX / (sinks + 2), the recent rows' score, far above any attention
             float[] scores = plan.attention()[h].clone();
+            float recentScore = Float.MAX_VALUE / ((float) config.sinks() + 2);
             for (int r = 0; r < n; r++) {
                 int p = cache.position(seq, h, r);
                 if (p < config.sinks()) {
-                    scores[r] = Float.POSITIVE_INFINITY;
+                    scores[r] = Float.MAX_VALUE / (p + 1);
                 } else if (p >= seen - config.recent()) {
-                    scores[r] = Float.MAX_VALUE;
+                    scores[r] = recentScore;
                 }
             }
             cache.keep(seq, h, ScoringPolicy.topRows(scores, n, plan.budgets()[h]));
