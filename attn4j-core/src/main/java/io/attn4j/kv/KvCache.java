@@ -422,6 +422,48 @@ public final class KvCache {
     private record Merged(float[] key, float[] value, float logWeight, int position, float[] tallies) {
     }
 
+    /**
+     * Appends copies of rows {@code rows} (ascending, distinct) of stream (seq, head) of {@code source} — a cache of
+     * the same shape and format — to stream (seq, head) of this cache, as stored (codes are copied, never
+     * re-quantised), with their positions and multiplicities (tallies start at 0), and raises {@link #tokensSeen} of
+     * {@code seq} to the source's. The copied positions must follow this stream's last one. Package-private: the side
+     * cache of {@link Recycled} holds rows of another cache at their original positions.
+     */
+    void appendCopies(KvCache source, int seq, int head, int[] rows) {
+        Objects.requireNonNull(source, "source");
+        if (source.sequences != sequences || source.kvHeads != kvHeads || source.headDim != headDim
+                || source.valueDim != valueDim || !source.format.equals(format)) {
+            throw new IllegalArgumentException("appendCopies takes rows of a cache of the same shape and format");
+        }
+        Stream from = source.stream(seq, head), to = stream(seq, head);
+        checkRows(seq, head, from, rows);
+        if (rows.length > 0 && to.length > 0 && from.positions[rows[0]] <= to.positions[to.length - 1]) {
+            throw new IllegalArgumentException("copied position " + from.positions[rows[0]] + " does not follow "
+                    + "the last position " + to.positions[to.length - 1] + " of stream (sequence " + seq + ", head "
+                    + head + ")");
+        }
+        to.ensureCapacity(to.length + rows.length);
+        for (int r : rows) {
+            int at = to.length;
+            from.keyBlock(r).copyRow(from.inBlock(r), to.keyBlock(at), to.inBlock(at));
+            from.valueBlock(r).copyRow(from.inBlock(r), to.valueBlock(at), to.inBlock(at));
+            to.positions[at] = from.positions[r];
+            float logWeight = from.logWeights == null ? 0 : from.logWeights[r];
+            if (logWeight != 0 && to.logWeights == null) {
+                to.logWeights = new float[to.capacity];
+            }
+            if (to.logWeights != null) {
+                to.logWeights[at] = logWeight;
+            }
+            for (float[] tally : to.tallies) {
+                tally[at] = 0;
+            }
+            to.length++;
+        }
+        tokensSeen[seq] = Math.max(tokensSeen[seq], source.tokensSeen[seq]);
+        version++;
+    }
+
     private void checkRows(int seq, int head, Stream s, int[] rows) {
         Objects.requireNonNull(rows, "rows");
         for (int i = 0; i < rows.length; i++) {

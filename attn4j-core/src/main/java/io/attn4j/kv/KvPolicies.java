@@ -12,7 +12,10 @@ public final class KvPolicies {
             FullCache.DESCRIPTOR,
             StreamingLlm.DESCRIPTOR,
             SnapKv.DESCRIPTOR,
-            Quantized.DESCRIPTOR);
+            Quantized.DESCRIPTOR,
+            TaskKv.DESCRIPTOR,
+            MoaKv.DESCRIPTOR,
+            Recycled.DESCRIPTOR);
 
     private KvPolicies() {
     }
@@ -60,5 +63,20 @@ public final class KvPolicies {
     /** int8 or int4 K/V with groups of {@code groupSize} elements. */
     public static Quantized quantized(KvFormat.Precision precision, int groupSize) {
         return new Quantized(new Quantized.Config(precision, groupSize));
+    }
+
+    /** Task-KV with every setting given (see {@link TaskKv.Config}). */
+    public static TaskKv taskKv(double threshold, int sinks, int recent, int middle, int window) {
+        return new TaskKv(new TaskKv.Config(threshold, sinks, recent, middle, window));
+    }
+
+    /** MoA's spans for one layer (as {@code MoaProfiler} writes them), fitted to the budget. */
+    public static MoaKv moaKv(io.attn4j.sparse.Moa.Config layer) {
+        return new MoaKv(MoaKv.Config.of(layer));
+    }
+
+    /** Recycled Attention: a full step every {@code stride} steps records the top {@code topK} rows per head. */
+    public static Recycled recycled(int stride, int topK) {
+        return new Recycled(new Recycled.Config(stride, topK));
     }
 }
