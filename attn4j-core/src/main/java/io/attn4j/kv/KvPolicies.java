@@ -10,7 +10,9 @@ import java.util.List;
 public final class KvPolicies {
     private static final List<KvPolicyDescriptor> ALL = List.of(
             FullCache.DESCRIPTOR,
-            StreamingLlm.DESCRIPTOR);
+            StreamingLlm.DESCRIPTOR,
+            Razor.DESCRIPTOR,
+            Duo.DESCRIPTOR);
 
     private KvPolicies() {
     }
@@ -43,5 +45,15 @@ public final class KvPolicies {
 
     public static StreamingLlm streaming(int sinks) {
         return new StreamingLlm(new StreamingLlm.Config(sinks));
+    }
+
+    /** RazorAttention for layer {@code layer} of a model with these head scores, other settings at defaults. */
+    public static Razor razor(HeadScores scores, int layer) {
+        return new Razor(Razor.Config.defaults().withScores(scores, layer));
+    }
+
+    /** DuoAttention for layer {@code layer} of a model with these head scores, other settings at defaults. */
+    public static Duo duo(HeadScores scores, int layer) {
+        return new Duo(Duo.Config.defaults().withScores(scores, layer));
     }
 }
