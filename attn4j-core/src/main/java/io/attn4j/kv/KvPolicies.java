@@ -15,7 +15,9 @@ public final class KvPolicies {
             Quantized.DESCRIPTOR,
             TaskKv.DESCRIPTOR,
             MoaKv.DESCRIPTOR,
-            Recycled.DESCRIPTOR);
+            Recycled.DESCRIPTOR,
+            Razor.DESCRIPTOR,
+            Duo.DESCRIPTOR);
 
     private KvPolicies() {
     }
@@ -37,9 +39,24 @@ public final class KvPolicies {
         throw new IllegalArgumentException("no KV policy '" + id + "'; known: " + String.join(", ", ids));
     }
 
-    /** The policy with this id at its defaults. */
+    /** The policy with this id at its defaults (razor and duo refuse: they need head scores, see below). */
     public static KvPolicy create(String id) {
         return get(id).create();
+    }
+
+    /**
+     * The policy with this id at its defaults, calibrated where it needs a calibration run: {@code razor} and
+     * {@code duo} get head scores from {@link HeadScores#calibrate} on {@code calibration} (its needle queries, or
+     * its last queries; the default calibration window) as layer 0. {@code calibration} must have the KV heads of
+     * the caches the policy will compress; other policies ignore it.
+     */
+    public static KvPolicy create(String id, io.attn4j.inputs.AttentionInputs calibration,
+                                  io.attn4j.runtime.Engine engine) {
+        return switch (id) {
+            case "razor" -> razor(HeadScores.calibrate(calibration, HeadScores.Calibration.defaults(), engine), 0);
+            case "duo" -> duo(HeadScores.calibrate(calibration, HeadScores.Calibration.defaults(), engine), 0);
+            default -> create(id);
+        };
     }
 
     public static KvPolicy full() {
@@ -78,5 +95,15 @@ public final class KvPolicies {
     /** Recycled Attention: a full step every {@code stride} steps records the top {@code topK} rows per head. */
     public static Recycled recycled(int stride, int topK) {
         return new Recycled(new Recycled.Config(stride, topK));
+    }
+
+    /** RazorAttention for layer {@code layer} of a model with these head scores, other settings at defaults. */
+    public static Razor razor(HeadScores scores, int layer) {
+        return new Razor(Razor.Config.defaults().withScores(scores, layer));
+    }
+
+    /** DuoAttention for layer {@code layer} of a model with these head scores, other settings at defaults. */
+    public static Duo duo(HeadScores scores, int layer) {
+        return new Duo(Duo.Config.defaults().withScores(scores, layer));
     }
 }

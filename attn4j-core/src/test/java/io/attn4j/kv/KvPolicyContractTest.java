@@ -21,19 +21,27 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * What every KV policy of the catalog promises, checked on each of {@link KvPolicies#all()} at its defaults, the way
- * the conformance suite checks mechanisms: a budget at least the cache length changes nothing; compression honours
- * the budget (total rows over heads, one merged row per head allowed); sequences of different lengths compressed
+ * What every KV policy of the catalog promises, checked on each of {@link KvPolicies#all()} at its defaults (razor
+ * and duo calibrated on a structured input), the way the conformance suite checks mechanisms: a budget at least the
+ * cache length changes nothing; compression honours the budget (total rows over heads, one merged row per head
+ * allowed; retrieval heads of razor and duo whole); sequences of different lengths compressed
  * in one batch keep what they keep alone; paged and contiguous storage and 1 or 3 threads keep the same rows; and
  * decode after compression and decode steps is exact attention over what is kept.
  */
 class KvPolicyContractTest {
     /** Policies that keep every row by design (their Javadoc says so); the budget bounds the others. */
     private static final Set<String> KEEP_ALL = Set.of("full", "quantized", "recycled");
+    /** Policies whose retrieval heads keep everything (each paper's point); their other heads honour the budget. */
+    private static final Set<String> WHOLE_HEADS = Set.of("razor", "duo");
     private static final int HQ = 4, HKV = 2, D = 32;
 
     static List<String> policies() {
         return KvPolicies.all().stream().map(KvPolicyDescriptor::id).toList();
+    }
+
+    /** The policy at its defaults; razor and duo calibrated on a structured input of their own. */
+    private static KvPolicy create(String id) {
+        return KvPolicies.create(id, input(Fresh.seed(), 512), engine(2));
     }
 
     private static Engine engine(int threads) {
@@ -69,7 +77,7 @@ class KvPolicyContractTest {
     @ParameterizedTest
     @MethodSource("policies")
     void aBudgetOfTheWholeCacheChangesNothing(String id) {
-        KvPolicy policy = KvPolicies.create(id);
+        KvPolicy policy = create(id);
         long seed = Fresh.seed();
         AttentionInputs in = input(seed, 300);
         KvCache cache = cache(policy, 1, true);
@@ -87,7 +95,7 @@ class KvPolicyContractTest {
     @ParameterizedTest
     @MethodSource("policies")
     void compressionHonoursTheBudget(String id) {
-        KvPolicy policy = KvPolicies.create(id);
+        KvPolicy policy = create(id);
         long seed = Fresh.seed();
         for (Budget budget : List.of(Budget.tokens(100), Budget.ratio(0.125))) {
             AttentionInputs in = input(seed, 1200);
@@ -103,6 +111,13 @@ class KvPolicyContractTest {
             }
             if (KEEP_ALL.contains(id)) {
                 assertEquals(HKV * 1200, total, id + " keeps everything");
+            } else if (WHOLE_HEADS.contains(id)) {
+                for (int h = 0; h < HKV; h++) {
+                    int held = cache.length(0, h);
+                    assertTrue(held == 1200 || held <= rows + 1, id + " head " + h + " holds " + held + " rows; "
+                            + "allowed: all 1200 (a retrieval head) or the budget " + rows + " + 1 merged (seed "
+                            + seed + ")");
+                }
             } else {
                 assertTrue(total <= HKV * (rows + 1), id + " with budget " + budget + ": " + total + " rows over "
                         + HKV + " heads; allowed " + HKV + " × (" + rows + " + 1 merged) (seed " + seed + ")");
@@ -115,7 +130,7 @@ class KvPolicyContractTest {
     @ParameterizedTest
     @MethodSource("policies")
     void batchesPagesAndThreadsKeepTheSameRows(String id) {
-        KvPolicy policy = KvPolicies.create(id);
+        KvPolicy policy = create(id);
         long seed = Fresh.seed();
         AttentionInputs a = input(seed, 900), b = input(seed + 1, 500);
         Budget budget = Budget.tokens(120);
@@ -138,7 +153,7 @@ class KvPolicyContractTest {
     @ParameterizedTest
     @MethodSource("policies")
     void decodeAfterCompressionIsExactOverWhatIsKept(String id) {
-        KvPolicy policy = KvPolicies.create(id);
+        KvPolicy policy = create(id);
         long seed = Fresh.seed();
         int n = 700, steps = 9;
         AttentionInputs in = input(seed, n);
