@@ -149,6 +149,33 @@ public final class KvBench {
     private KvBench() {
     }
 
+    /**
+     * Policies by id at their defaults, {@code razor} and {@code duo} calibrated on {@code calibration} (an input of
+     * the same heads that is not the measured one: DuoAttention and RazorAttention score heads offline).
+     */
+    public static Function<String, KvPolicy> calibrated(AttentionInputs calibration, int threads) {
+        Engine engine = Engine.defaults().withThreads(threads);
+        return id -> KvPolicies.create(id, calibration, engine);
+    }
+
+    /** A structured calibration input of the needle and structured-fidelity shape (its own seed, 2048 tokens). */
+    public static AttentionInputs structuredCalibration(Config c) {
+        return StandardInputs.structured(c.seed() ^ 0x5DEECE66DL, InputShape.self(1, 2048, c.heads(), c.kvHeads(),
+                c.headDim()));
+    }
+
+    /**
+     * A captured calibration input: the same layer as {@code captured.inputs(n, 1)} (batch row 0) over the next
+     * text, so heads are scored on real attention of that layer without seeing the measured text.
+     */
+    public static AttentionInputs capturedCalibration(io.attn4j.models.capture.CapturedInputs captured, int n) {
+        int layers = captured.index().layers();
+        AttentionInputs two = captured.inputs(n, layers + 1); // row `layers`: layer 0 of the next eligible text
+        InputShape one = InputShape.self(1, n, two.shape().heads(), two.shape().kvHeads(), two.shape().headDim());
+        return new AttentionInputs("captured", 0, one, two.q().slice(0, layers, layers + 1),
+                two.k().slice(0, layers, layers + 1), two.v().slice(0, layers, layers + 1), List.of());
+    }
+
     private static KvCache newCache(KvPolicy policy, int kvHeads, int headDim, int sequences) {
         KvFormat format = policy.format() == null ? KvFormat.float32() : policy.format();
         return KvCache.builder(sequences, kvHeads, headDim).format(format).paged(256).build();

@@ -332,14 +332,16 @@ final class BenchCommand implements Runnable {
                 err.println("  " + line);
                 err.flush();
             };
-            java.util.function.Function<String, io.attn4j.kv.KvPolicy> factory = io.attn4j.kv.KvPolicies::create;
+            var structuredPolicies = KvBench.calibrated(KvBench.structuredCalibration(config), threads);
             List<KvBench.FidelityResult> fidelity = List.of();
             if (!noFidelity) {
                 io.attn4j.inputs.AttentionInputs in = captured != null
                         ? captured.inputs(n, 1)
                         : io.attn4j.inputs.StandardInputs.structured(seed,
                         io.attn4j.inputs.InputShape.self(1, n, h, hkv, d));
-                fidelity = KvBench.fidelity(config, in, factory, progress);
+                fidelity = KvBench.fidelity(config, in, captured != null
+                        ? KvBench.calibrated(KvBench.capturedCalibration(captured, n), threads)
+                        : structuredPolicies, progress);
                 out.println("decode fidelity after compression (" + in.kind() + ", budget " + config.budget()
                         + ", compress every " + compressEvery + " steps):");
                 out.print(KvBench.fidelityTable(fidelity));
@@ -348,7 +350,8 @@ final class BenchCommand implements Runnable {
             if (captured != null) {
                 captured.close();
             }
-            List<KvBench.NeedleCell> needles = noNeedles ? List.of() : KvBench.needles(config, factory, progress);
+            List<KvBench.NeedleCell> needles = noNeedles ? List.of()
+                    : KvBench.needles(config, structuredPolicies, progress);
             if (!needles.isEmpty()) {
                 out.println("needles found (structured, 10 depths 5..95 %, budget " + config.budget() + "):");
                 out.print(KvBench.needleTable(needles));

@@ -18,8 +18,10 @@ import java.util.function.Consumer;
 
 /**
  * The report's KV-cache section: every policy of {@link KvPolicies#all()} at a 1/8 budget, through
- * {@link KvBench}'s protocols — the needle grid (length × depth) on {@code structured} inputs, and decode fidelity
- * against the full cache on {@code structured} and, when a capture is given, {@code captured} inputs.
+ * {@link KvBench}'s protocols — the needle grid (the run's lengths from 1K to 32K × ten depths) on
+ * {@code structured} inputs, and decode fidelity against the full cache on {@code structured} inputs (2048 tokens
+ * quick, 4096 full) and, when a capture is given, {@code captured} ones (its longest texts, at most 512 tokens).
+ * {@code razor} and {@code duo} score heads on a calibration input that is not the measured one.
  */
 final class KvSection {
     static final Budget BUDGET = Budget.ratio(0.125);
@@ -29,7 +31,9 @@ final class KvSection {
 
     KvSection(CompareConfig config) {
         this.config = config;
-        this.needleLengths = config.quick() ? new int[] {4096, 8192} : new int[] {4096, 8192, 16384, 32768};
+        // the run's lengths from 1K to 32K (bench kv sweeps further): quick 1K–8K, full 1K–32K
+        this.needleLengths = java.util.Arrays.stream(config.lengths()).filter(n -> n >= 1024 && n <= 32768)
+                .toArray();
         this.fidelityN = config.quick() ? 2048 : 4096;
         this.steps = config.quick() ? 32 : 64;
     }
@@ -50,16 +54,17 @@ final class KvSection {
     /** Runs the section; {@code progress} receives one line per policy and input. */
     Map<String, Object> run(Path capture, Consumer<String> progress) throws IOException {
         KvBench.Config c = benchConfig(fidelityN);
-        List<KvBench.NeedleCell> needles = KvBench.needles(c, KvPolicies::create, progress);
+        var policies = KvBench.calibrated(KvBench.structuredCalibration(c), c.threads());
+        List<KvBench.NeedleCell> needles = KvBench.needles(c, policies, progress);
         List<KvBench.FidelityResult> fidelity = new ArrayList<>(KvBench.fidelity(c,
                 StandardInputs.structured(c.seed(), InputShape.self(1, fidelityN, c.heads(), c.kvHeads(),
-                        c.headDim())), KvPolicies::create, progress));
+                        c.headDim())), policies, progress));
         if (capture != null) {
             try (CapturedInputs captured = CapturedInputs.open(capture)) {
                 int longest = captured.index().texts().stream().mapToInt(t -> t.tokens()).max().orElse(0);
                 int n = Math.min(512, longest);
-                fidelity.addAll(KvBench.fidelity(benchConfig(n), captured.inputs(n, 1), KvPolicies::create,
-                        progress));
+                fidelity.addAll(KvBench.fidelity(benchConfig(n), captured.inputs(n, 1),
+                        KvBench.calibrated(KvBench.capturedCalibration(captured, n), c.threads()), progress));
             }
         }
         Map<String, Object> o = Json.object();
