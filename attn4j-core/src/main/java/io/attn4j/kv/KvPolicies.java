@@ -10,7 +10,9 @@ import java.util.List;
 public final class KvPolicies {
     private static final List<KvPolicyDescriptor> ALL = List.of(
             FullCache.DESCRIPTOR,
-            StreamingLlm.DESCRIPTOR);
+            StreamingLlm.DESCRIPTOR,
+            H2o.DESCRIPTOR,
+            A2sf.DESCRIPTOR);
 
     private KvPolicies() {
     }
@@ -43,5 +45,15 @@ public final class KvPolicies {
 
     public static StreamingLlm streaming(int sinks) {
         return new StreamingLlm(new StreamingLlm.Config(sinks));
+    }
+
+    /** H2O with {@code recentFraction} of the budget for recent rows, the rest for heavy hitters. */
+    public static H2o h2o(double recentFraction) {
+        return new H2o(new H2o.Config(recentFraction, 0));
+    }
+
+    /** A2SF with forgetting factor {@code alpha} and {@code recentFraction} of the budget for recent rows. */
+    public static A2sf a2sf(double alpha, double recentFraction) {
+        return new A2sf(new A2sf.Config(alpha, recentFraction, 0));
     }
 }
