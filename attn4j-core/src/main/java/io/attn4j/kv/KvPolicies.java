@@ -11,18 +11,20 @@ public final class KvPolicies {
     private static final List<KvPolicyDescriptor> ALL = List.of(
             FullCache.DESCRIPTOR,
             StreamingLlm.DESCRIPTOR,
+            H2o.DESCRIPTOR,
+            A2sf.DESCRIPTOR,
             SnapKv.DESCRIPTOR,
-            Quantized.DESCRIPTOR,
-            TaskKv.DESCRIPTOR,
-            MoaKv.DESCRIPTOR,
-            Recycled.DESCRIPTOR,
             Razor.DESCRIPTOR,
-            Duo.DESCRIPTOR);
+            Duo.DESCRIPTOR,
+            TaskKv.DESCRIPTOR,
+            Recycled.DESCRIPTOR,
+            MoaKv.DESCRIPTOR,
+            Quantized.DESCRIPTOR);
 
     private KvPolicies() {
     }
 
-    /** Every policy, in catalog order. */
+    /** Every policy, in the order of CATALOG.md's section 7. */
     public static List<KvPolicyDescriptor> all() {
         return ALL;
     }
@@ -105,5 +107,15 @@ public final class KvPolicies {
     /** DuoAttention for layer {@code layer} of a model with these head scores, other settings at defaults. */
     public static Duo duo(HeadScores scores, int layer) {
         return new Duo(Duo.Config.defaults().withScores(scores, layer));
+    }
+
+    /** H2O with {@code recentFraction} of the budget for recent rows, the rest for heavy hitters. */
+    public static H2o h2o(double recentFraction) {
+        return new H2o(new H2o.Config(recentFraction, 0));
+    }
+
+    /** A2SF with forgetting factor {@code alpha} and {@code recentFraction} of the budget for recent rows. */
+    public static A2sf a2sf(double alpha, double recentFraction) {
+        return new A2sf(new A2sf.Config(alpha, recentFraction, 0));
     }
 }

@@ -24,8 +24,9 @@ import java.util.Objects;
  *   <li><em>Budgets</em> (per-head; the total over heads is {@code <= kvHeads × B}, {@code B =
  *       budget.rows(tokensSeen)}). Every head is first given {@code small_h = min(length_h, B, sinks + recent +
  *       middle)}; the rest of the total goes to heterogeneous heads, farthest first, each up to its whole length;
- *       what is still left goes to the non-heterogeneous heads, farthest first, up to their lengths. A budget at or
- *       above every head's length therefore changes nothing.</li>
+ *       what is still left is shared evenly by the non-heterogeneous heads, up to their lengths (they are not told
+ *       apart: ordering them by distance would let float rounding decide, since e.g. two heads are always equally
+ *       far from their mean). A budget at or above every head's length therefore changes nothing.</li>
  *   <li><em>Selection</em> in a head that must drop rows: the first {@code sinks} tokens, then the last
  *       {@code recent} tokens, then the rows with the most observed attention (the middle activations), up to the
  *       head's budget; kept rows stay in position order.</li>
@@ -216,10 +217,28 @@ public final class TaskKv implements KvPolicy {
             int cmp = Double.compare(distances[y], distances[x]);
             return cmp != 0 ? cmp : Integer.compare(x, y);
         });
-        for (boolean pass : new boolean[] {true, false}) { // heterogeneous heads, then the others
-            for (int h : farthest) {
-                if (heterogeneous[h] == pass) {
-                    int extra = (int) Math.min(lengths[h] - budgets[h], left);
+        for (int h : farthest) { // heterogeneous heads first, farthest first
+            if (heterogeneous[h]) {
+                int extra = (int) Math.min(lengths[h] - budgets[h], left);
+                budgets[h] += extra;
+                left -= extra;
+            }
+        }
+        // the other heads share what is left evenly, up to their lengths (a remainder to the lower heads): they are
+        // not told apart, and ordering them by distance would let float rounding decide between equal distances
+        // (two KV heads are always equally far from their mean)
+        while (left > 0) {
+            int open = 0;
+            for (int h = 0; h < kv; h++) {
+                open += !heterogeneous[h] && budgets[h] < lengths[h] ? 1 : 0;
+            }
+            if (open == 0) {
+                break;
+            }
+            long share = Math.max(1, left / open);
+            for (int h = 0; h < kv && left > 0; h++) {
+                if (!heterogeneous[h] && budgets[h] < lengths[h]) {
+                    int extra = (int) Math.min(Math.min(lengths[h] - budgets[h], share), left);
                     budgets[h] += extra;
                     left -= extra;
                 }
