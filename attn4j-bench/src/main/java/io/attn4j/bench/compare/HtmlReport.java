@@ -195,8 +195,8 @@ final class HtmlReport {
     private static void kv(StringBuilder sb, Map<String, Object> kv) {
         sb.append("<section id=\"kv\"><h2>KV-cache policies</h2><p>").append(esc(String.format(Locale.ROOT,
                 "Each policy compresses the cache to a budget of %s of the tokens per KV head (%s query heads, %s KV "
-                        + "heads, d = %s). Needles: structured inputs with ten needles per KV head at depths 5 %% to "
-                        + "95 %%; after prefill compression a needle is found when its query's top-weighted row is the"
+                        + "heads, d = %s). Needles: structured inputs with ten needles per KV head (d/4 when d < 40) "
+                        + "spread evenly over the depths of the context; after prefill compression a needle is found when its query's top-weighted row is the"
                         + " needle key (per query head). Fidelity: decode steps after compression against decode over "
                         + "the full cache.", kv.get("budget"), kv.get("heads"), kv.get("kv_heads"),
                 kv.get("head_dim")))).append("</p><div class=\"grid\">");

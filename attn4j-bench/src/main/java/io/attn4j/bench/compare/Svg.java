@@ -160,8 +160,8 @@ final class Svg {
                 double v = values[r][c];
                 String fill = Double.isFinite(v) ? shareColor(v) : "#ddd";
                 String text = Double.isFinite(v) ? String.format(Locale.ROOT, "%.0f", 100 * v) : "–";
-                sb.append(String.format(Locale.ROOT, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"24\" "
-                                + "fill=\"%s\"><title>%s %s, %s %s: %s</title></rect><text x=\"%d\" y=\"%d\" "
+                sb.append(String.format(Locale.ROOT, "<rect class=\"cell\" x=\"%d\" y=\"%d\" width=\"%d\" "
+                                + "height=\"24\" fill=\"%s\"><title>%s %s, %s %s: %s</title></rect><text x=\"%d\" y=\"%d\" "
                                 + "font-size=\"10\" text-anchor=\"middle\">%s</text>", left + c * cell, y, cell - 2,
                         fill, esc(rowAxis), esc(rowLabels.get(r)), esc(columnAxis), esc(columnLabels.get(c)),
                         Double.isFinite(v) ? text + " %" : "not measured", left + c * cell + cell / 2 - 1, y + 16,

@@ -125,6 +125,34 @@ class CompareEndToEndTest {
     }
 
     @Test
+    @SuppressWarnings("unchecked")
+    void everyKvPolicyHasItsNeedleGridAndFidelity() {
+        Map<String, Object> kv = (Map<String, Object>) outcome.report().get("kv");
+        List<Map<String, Object>> needles = (List<Map<String, Object>>) kv.get("needles");
+        List<Map<String, Object>> fidelity = (List<Map<String, Object>>) kv.get("fidelity");
+        assertEquals("[2048]", String.valueOf(kv.get("needle_lengths")), "the run's lengths from 1K: 2048");
+        for (io.attn4j.kv.KvPolicyDescriptor d : io.attn4j.kv.KvPolicies.all()) {
+            List<Map<String, Object>> cells = needles.stream().filter(c -> d.id().equals(c.get("policy"))).toList();
+            // ten needles per KV head, at most d/4 of them (the generator's cap): 8 at d = 32
+            assertEquals(8, cells.size(), d.id() + ": eight depths at one length " + cells);
+            assertTrue(cells.stream().allMatch(c -> c.get("error") == null), cells.toString());
+            assertEquals(1, fidelity.stream().filter(f -> d.id().equals(f.get("policy"))).count(), d.id());
+        }
+        for (Map<String, Object> c : needles) {
+            if (c.get("policy").equals("full")) {
+                assertEquals(c.get("total"), c.get("found"), "the full cache finds every needle: " + c);
+            }
+        }
+        Map<String, Object> full = fidelity.stream().filter(f -> "full".equals(f.get("policy"))).findFirst()
+                .orElseThrow();
+        assertEquals(0.0, ((Number) full.get("relative_error")).doubleValue(), 1e-6, full.toString());
+        Map<String, Object> streaming = fidelity.stream().filter(f -> "streaming".equals(f.get("policy")))
+                .findFirst().orElseThrow();
+        assertTrue(((Number) streaming.get("bytes_held")).doubleValue()
+                < 0.2 * ((Number) streaming.get("full_bytes")).doubleValue(), "1/8 budget: " + streaming);
+    }
+
+    @Test
     void thePageHoldsItsChartsAndTables() throws IOException {
         String html = Files.readString(outcome.html());
         assertEquals(11, count(html, "<svg class=\"chart\""), "5 patterns, 4 of them for 2 families, Pareto, "
@@ -143,9 +171,10 @@ class CompareEndToEndTest {
     void thePageOpensInABrowserWithoutErrorsAndEveryChartDrawn() throws IOException {
         try (HeadlessBrowser browser = HeadlessBrowser.launchForTests(); Page page = browser.open(outcome.html())) {
             assertEquals(List.of(), page.consoleErrors());
-            assertEquals(11, page.count("svg.chart"));
+            assertEquals(11 + io.attn4j.kv.KvPolicies.all().size(), page.count("svg.chart"),
+                    "11 charts and a needle heatmap per KV policy");
             Object undrawn = page.evaluate("Array.from(document.querySelectorAll('svg.chart')).filter(function (s) {"
-                    + " return s.querySelectorAll('path.series, circle.mark, rect.bar').length === 0; })"
+                    + " return s.querySelectorAll('path.series, circle.mark, rect.bar, rect.cell').length === 0; })"
                     + ".map(function (s) { return s.id; })");
             assertEquals(List.of(), undrawn, "charts without marks");
             assertEquals(60, page.count("#kernel-table tbody tr"));
