@@ -26,7 +26,8 @@ import java.util.function.Function;
 /**
  * KV-cache policies measured the way issue 7 states its targets (docs/KV.md explains each protocol):
  * <ul>
- *   <li><b>Fidelity</b>: a prompt of {@code n − steps} tokens is prefilled and compressed, then {@code steps}
+ *   <li><b>Fidelity</b>: on {@code structured} inputs without needles ({@link #fidelityStructure}) or
+ *       {@code captured} ones, a prompt of {@code n − steps} tokens is prefilled and compressed, then {@code steps}
  *       tokens are decoded through a {@link KvSession} (compressing every {@code compressEvery} steps); each
  *       step's output is compared with exact decode over the full cache: relative error (RMS over all steps and
  *       heads) and attention-mass recall (the share of the exact attention on rows the compressed cache still
@@ -265,6 +266,21 @@ public final class KvBench {
     }
 
     // ---------------------------------------------------------------------------------------------- needles
+
+    /**
+     * The structured input of the fidelity run: the standard structure without needles, so that the decode steps
+     * measure typical queries (sinks, locality, a spread tail); needles have their own grid.
+     */
+    public static StandardInputs.Structure fidelityStructure() {
+        StandardInputs.Structure s = StandardInputs.Structure.defaults();
+        return new StandardInputs.Structure(s.sinks(), s.sinkMass(), s.localMass(), s.localWidth(), 0, s.needleMass());
+    }
+
+    /** A structured fidelity input of {@code n} tokens ({@link #fidelityStructure}). */
+    public static AttentionInputs structuredFidelity(Config c, int n) {
+        return StandardInputs.structured(c.seed(), InputShape.self(1, n, c.heads(), c.kvHeads(), c.headDim()),
+                fidelityStructure());
+    }
 
     /** Ten needles per KV head, at depths 5 %, 15 %, …, 95 % (at most d/4 of them, evenly spread). */
     public static StandardInputs.Structure needleStructure() {

@@ -335,10 +335,8 @@ final class BenchCommand implements Runnable {
             var structuredPolicies = KvBench.calibrated(KvBench.structuredCalibration(config), threads);
             List<KvBench.FidelityResult> fidelity = List.of();
             if (!noFidelity) {
-                io.attn4j.inputs.AttentionInputs in = captured != null
-                        ? captured.inputs(n, 1)
-                        : io.attn4j.inputs.StandardInputs.structured(seed,
-                        io.attn4j.inputs.InputShape.self(1, n, h, hkv, d));
+                io.attn4j.inputs.AttentionInputs in = captured != null ? captured.inputs(n, 1)
+                        : KvBench.structuredFidelity(config, n);
                 fidelity = KvBench.fidelity(config, in, captured != null
                         ? KvBench.calibrated(KvBench.capturedCalibration(captured, n), threads)
                         : structuredPolicies, progress);

@@ -1,8 +1,6 @@
 package io.attn4j.bench.compare;
 
 import io.attn4j.bench.KvBench;
-import io.attn4j.inputs.InputShape;
-import io.attn4j.inputs.StandardInputs;
 import io.attn4j.kv.Budget;
 import io.attn4j.kv.KvPolicies;
 import io.attn4j.kv.KvPolicyDescriptor;
@@ -19,8 +17,8 @@ import java.util.function.Consumer;
 /**
  * The report's KV-cache section: every policy of {@link KvPolicies#all()} at a 1/8 budget, through
  * {@link KvBench}'s protocols — the needle grid (the run's lengths from 1K to 32K × ten depths) on
- * {@code structured} inputs, and decode fidelity against the full cache on {@code structured} inputs (2048 tokens
- * quick, 4096 full) and, when a capture is given, {@code captured} ones (its longest texts, at most 512 tokens).
+ * {@code structured} inputs, and decode fidelity against the full cache on {@code structured} inputs without needles
+ * (2048 tokens quick, 4096 full) and, when a capture is given, {@code captured} ones (its longest texts, at most 512 tokens).
  * {@code razor} and {@code duo} score heads on a calibration input that is not the measured one.
  */
 final class KvSection {
@@ -57,8 +55,7 @@ final class KvSection {
         var policies = KvBench.calibrated(KvBench.structuredCalibration(c), c.threads());
         List<KvBench.NeedleCell> needles = KvBench.needles(c, policies, progress);
         List<KvBench.FidelityResult> fidelity = new ArrayList<>(KvBench.fidelity(c,
-                StandardInputs.structured(c.seed(), InputShape.self(1, fidelityN, c.heads(), c.kvHeads(),
-                        c.headDim())), policies, progress));
+                KvBench.structuredFidelity(c, fidelityN), policies, progress));
         if (capture != null) {
             try (CapturedInputs captured = CapturedInputs.open(capture)) {
                 int longest = captured.index().texts().stream().mapToInt(t -> t.tokens()).max().orElse(0);
