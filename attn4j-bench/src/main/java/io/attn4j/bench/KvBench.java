@@ -38,7 +38,8 @@ import java.util.function.Function;
  *       each query head of its group, when its query's top-weighted row among the rows it sees is the needle key.</li>
  *   <li><b>Speed and bytes</b>: for each budget B, a cache of {@code context} tokens compressed to B rows per head
  *       (by {@code streaming}, whose compression is cheapest) against an uncompressed cache of B tokens: decode
- *       step time (plan and run, median) of both, and bytes held against {@code B × bytesPerRow}.</li>
+ *       step time (plan and run; medians of calls timed alternately, so drifts of a shared machine fall on both),
+ *       and bytes held against {@code B × bytesPerRow}.</li>
  * </ul>
  */
 public final class KvBench {
@@ -372,15 +373,45 @@ public final class KvBench {
             }
             KvCache plain = KvCache.builder(s, hkv, d).format(format).paged(256).build();
             plain.append(context.slice(1, 0, budget), values.slice(1, 0, budget));
-            double[] tc = KernelBench.time(() -> decode.plan(compressed, hq, 1).run(q, out),
-                    new KernelBench.Protocol(1, 5, 0.5, 15, 1, 500));
-            double[] tp = KernelBench.time(() -> decode.plan(plain, hq, 1).run(q, out),
-                    new KernelBench.Protocol(1, 5, 0.5, 15, 1, 500));
+            double[] t = alternating(() -> decode.plan(compressed, hq, 1).run(q, out),
+                    () -> decode.plan(plain, hq, 1).run(q, out));
             KvCache.Memory m = compressed.memory();
-            results.add(new SpeedResult(format.toString(), budget, c.speedContext(), s, tc[1] * 1e3, tp[1] * 1e3,
+            results.add(new SpeedResult(format.toString(), budget, c.speedContext(), s, t[0], t[1],
                     m.total(), (long) budget * s * hkv * compressed.bytesPerRow(), m.metadataBytes()));
         }
         return results;
+    }
+
+    /**
+     * Median microseconds of {@code a} and of {@code b}, timed alternately call by call (after a warm-up of both)
+     * so that the machine's drifts — other processes, frequency — fall on both alike: at least 31 calls each and
+     * 1.5 s in all.
+     */
+    static double[] alternating(Runnable a, Runnable b) {
+        long warm = System.nanoTime();
+        while (System.nanoTime() - warm < 1.0e9) {
+            a.run();
+            b.run();
+        }
+        List<Double> ta = new ArrayList<>(), tb = new ArrayList<>();
+        long start = System.nanoTime();
+        while (ta.size() < 31 || (System.nanoTime() - start < 1.5e9 && ta.size() < 5000)) {
+            long t0 = System.nanoTime();
+            a.run();
+            long t1 = System.nanoTime();
+            b.run();
+            long t2 = System.nanoTime();
+            ta.add((t1 - t0) / 1e3);
+            tb.add((t2 - t1) / 1e3);
+        }
+        return new double[] {median(ta), median(tb)};
+    }
+
+    private static double median(List<Double> values) {
+        List<Double> sorted = new ArrayList<>(values);
+        java.util.Collections.sort(sorted);
+        int n = sorted.size();
+        return n % 2 == 1 ? sorted.get(n / 2) : (sorted.get(n / 2 - 1) + sorted.get(n / 2)) / 2;
     }
 
     private static Tensor randomTensor(Random rng, int... shape) {
