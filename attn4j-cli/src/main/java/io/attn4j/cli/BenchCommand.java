@@ -277,13 +277,16 @@ final class BenchCommand implements Runnable {
                 description = "Cache formats of the speed measurement (default: float32,int8,int4).")
         List<String> speedFormats = List.of("float32", "int8", "int4");
 
-        @Option(names = "--heads", paramLabel = "H", description = "Query heads (default: 8).")
+        @Option(names = "--heads", paramLabel = "H",
+                description = "Query heads (default: 8; with --input captured, the capture's).")
         int heads = 8;
 
-        @Option(names = "--kv-heads", paramLabel = "H", description = "KV heads (default: 2).")
+        @Option(names = "--kv-heads", paramLabel = "H",
+                description = "KV heads (default: 2; with --input captured, the capture's).")
         int kvHeads = 2;
 
-        @Option(names = "--head-dim", paramLabel = "D", description = "Head dimension (default: 64).")
+        @Option(names = "--head-dim", paramLabel = "D",
+                description = "Head dimension (default: 64; with --input captured, the capture's).")
         int headDim = 64;
 
         @Option(names = "--no-fidelity", description = "Skip the fidelity run.")
@@ -322,6 +325,9 @@ final class BenchCommand implements Runnable {
                 CaptureIndex index = captured.index();
                 int longest = index.texts().stream().mapToInt(t -> t.tokens()).max().orElse(0);
                 n = length == null ? Math.min(512, longest) : length;
+                h = index.heads(); // the run's shape is the capture's (needles and speed use it too)
+                hkv = index.heads();
+                d = index.headDim();
             } else if (capture != null) {
                 throw new IllegalArgumentException("--capture is only read with --input captured");
             }
