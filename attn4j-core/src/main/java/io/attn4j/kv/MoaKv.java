@@ -110,14 +110,10 @@ public final class MoaKv extends ScoringPolicy {
         return "moa-kv";
     }
 
-    /** Sinks score by how early they are (first sink highest), every other row by its position (recent highest). */
+    /** StreamingLLM's order: sinks first (earliest first), then the most recent rows. */
     @Override
     protected void score(KvCache cache, int seq, int head, Observation observation, float[] scores) {
-        int n = cache.length(seq, head);
-        for (int r = 0; r < n; r++) {
-            int p = cache.position(seq, head, r);
-            scores[r] = p < config.sinks() ? Float.MAX_VALUE / (p + 1) : p;
-        }
+        StreamingLlm.sinksThenRecent(cache, seq, head, config.sinks(), scores);
     }
 
     @Override

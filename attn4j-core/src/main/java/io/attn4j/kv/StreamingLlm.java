@@ -53,13 +53,20 @@ public final class StreamingLlm extends ScoringPolicy {
         return "streaming";
     }
 
-    /** Sinks score by how early they are (first sink highest), every other row by its position (recent highest). */
     @Override
     protected void score(KvCache cache, int seq, int head, Observation observation, float[] scores) {
+        sinksThenRecent(cache, seq, head, config.sinks(), scores);
+    }
+
+    /**
+     * Scores in StreamingLLM's order, for every policy that keeps sinks and a recent window: rows at positions
+     * {@code < sinks} by how early they are (first sink highest), every other row by its position (recent highest).
+     */
+    static void sinksThenRecent(KvCache cache, int seq, int head, int sinks, float[] scores) {
         int n = cache.length(seq, head);
         for (int r = 0; r < n; r++) {
             int p = cache.position(seq, head, r);
-            scores[r] = p < config.sinks() ? Float.MAX_VALUE / (p + 1) : p;
+            scores[r] = p < sinks ? Float.MAX_VALUE / (p + 1) : p;
         }
     }
 }
