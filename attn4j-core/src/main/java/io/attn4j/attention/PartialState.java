@@ -114,4 +114,28 @@ public record PartialState(Tensor output, Tensor lse, Layout layout) {
         }
         return (float) (max + Math.log(total));
     }
+
+    /**
+     * Finishes online-softmax accumulators into partial states: for row {@code r < rows} with running maximum
+     * {@code max[r]}, sum {@code sum[r]} and unnormalised output {@code acc[r·dimV ..]}, writes the output
+     * {@code acc / sum} to {@code out[outOffset + r·dimV ..]} and {@code max + log(sum)} to {@code lse[lseOffset + r]};
+     * a row that saw no key (sum 0) gets output 0 and {@code lse = −∞}, the identity of the merge (a NaN sum from
+     * unchecked NaN input propagates).
+     */
+    public static void finish(float[] acc, float[] max, float[] sum, int rows, int dimV, float[] out, int outOffset,
+                              float[] lse, int lseOffset) {
+        for (int r = 0; r < rows; r++) {
+            int at = outOffset + r * dimV;
+            if (sum[r] != 0) {
+                float inverse = 1f / sum[r];
+                for (int c = 0; c < dimV; c++) {
+                    out[at + c] = acc[r * dimV + c] * inverse;
+                }
+                lse[lseOffset + r] = max[r] + (float) Math.log(sum[r]);
+            } else {
+                Arrays.fill(out, at, at + dimV, 0f);
+                lse[lseOffset + r] = Float.NEGATIVE_INFINITY;
+            }
+        }
+    }
 }

@@ -312,19 +312,7 @@ public final class KvDecode {
                         dv, o, 0, dv);
                 k0 += nk;
             }
-            for (int r = 0; r < rows; r++) {
-                int at = outOffset + r * dv;
-                if (l[r] != 0) {
-                    float inverse = 1f / l[r];
-                    for (int c = 0; c < dv; c++) {
-                        partialOut[at + c] = o[r * dv + c] * inverse;
-                    }
-                    partialLse[lseOffset + r] = m[r] + (float) Math.log(l[r]);
-                } else {
-                    Arrays.fill(partialOut, at, at + dv, 0f);
-                    partialLse[lseOffset + r] = Float.NEGATIVE_INFINITY;
-                }
-            }
+            PartialState.finish(o, m, l, rows, dv, partialOut, outOffset, partialLse, lseOffset);
         }
 
         /** Merges each stream's segment states in order into {@code out} and the per-(stream, row) lse. */

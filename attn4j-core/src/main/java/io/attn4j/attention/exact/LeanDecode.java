@@ -233,19 +233,7 @@ public final class LeanDecode implements AttentionMechanism {
                         packValues ? kvh * dv : v.at(b, k0, kvh), v.strideSeq(), dv, o, first * dv, dv);
             }
         }
-        for (int st = 0; st < states; st++) {
-            int at = outOffset + st * dv;
-            if (l[st] != 0) { // 0: no visible key; NaN (unchecked NaN input) propagates
-                float inverse = 1f / l[st];
-                for (int c = 0; c < dv; c++) {
-                    partialOut[at + c] = o[st * dv + c] * inverse;
-                }
-                partialLse[lseOffset + st] = m[st] + (float) Math.log(l[st]);
-            } else {
-                Arrays.fill(partialOut, at, at + dv, 0f);
-                partialLse[lseOffset + st] = Float.NEGATIVE_INFINITY;
-            }
-        }
+        PartialState.finish(o, m, l, states, dv, partialOut, outOffset, partialLse, lseOffset);
     }
 
     /** The query head of state {@code st} (see {@link #segment}). */
