@@ -24,4 +24,20 @@ class HtmlReportRegressionTest {
         String html = assertTimeoutPreemptively(Duration.ofSeconds(30), () -> HtmlReport.render(report));
         assertTrue(html.contains("pareto-chart") && html.contains("aaren"), "the chart and its marks");
     }
+
+    @Test
+    @SuppressWarnings("unchecked")
+    void theKvSectionOfARecordedReportRenders() throws Exception {
+        // a compare --quick run (flash only) with the KV section: a needle heatmap per policy and the fidelity table
+        Path recorded = Path.of("../docs/results/kv/compare-quick-report.json");
+        Map<String, Object> report = (Map<String, Object>) Json.parse(Files.readString(recorded));
+        String html = assertTimeoutPreemptively(Duration.ofSeconds(30), () -> HtmlReport.render(report));
+        for (String policy : java.util.List.of("full", "streaming", "h2o", "snapkv", "razor", "quantized")) {
+            assertTrue(html.contains("id=\"needles-" + policy + "\""), policy + "'s heatmap");
+        }
+        assertTrue(html.contains("kv-fidelity-table"), "the fidelity table");
+        // an older report without the section still renders, without it
+        report.remove("kv");
+        assertTrue(!HtmlReport.render(report).contains("id=\"kv\""));
+    }
 }
