@@ -375,8 +375,34 @@ FloatVector p = poly.mul(f.mul(f)).add(f).add(1f).mul(twoToN);
     public void logSigmoid(float[] x, int offset, int n, float scale) {
         int i = 0;
         for (; i + L <= n; i += L) {
+            // log σ(v) = min(v, 0) − log(1 + e^{−|v|}); both functions written out (see the class comment: the
+            // JDK's EXP and LOG1P operators round differently compiled and interpreted, so GLA's gates — and the
+            // bits of a chunked run — depended on warm-up)
             FloatVector v = FloatVector.fromArray(F, x, offset + i);
-            FloatVector soft = v.abs().neg().lanewise(VectorOperators.EXP).lanewise(VectorOperators.LOG1P);
+            FloatVector y = v.abs().neg();
+            y = y.blend(-88f, y.lt(-88f));
+            FloatVector t = y.fma(LOG2E, ROUND_MAGIC);
+            FloatVector rounded = t.sub(ROUND_MAGIC);
+            FloatVector f = rounded.fma(FloatVector.broadcast(F, -LN2_HI), y);
+            f = rounded.fma(FloatVector.broadcast(F, -LN2_LO), f);
+            FloatVector poly = f.fma(P5, P4);
+            poly = poly.fma(f, FloatVector.broadcast(F, P3));
+            poly = poly.fma(f, FloatVector.broadcast(F, P2));
+            poly = poly.fma(f, FloatVector.broadcast(F, P1));
+            poly = poly.fma(f, FloatVector.broadcast(F, P0));
+            FloatVector twoToN = t.reinterpretAsInts().sub(ROUND_MAGIC_BITS).add(127)
+                    .lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();
+            FloatVector u = poly.mul(f.mul(f)).add(f).add(1f).mul(twoToN); // e^{−|v|} in (0, 1]
+            // log(1 + u) = 2·atanh(s), s = u / (2 + u) in [0, 1/3]: 2s·(1 + s²/3 + s⁴/5 + … + s¹²/13), the
+            // series' remainder below 5e-8 of the result
+            FloatVector s = u.div(u.add(2f)), s2 = s.mul(s);
+            FloatVector series = s2.fma(1f / 13, 1f / 11);
+            series = series.fma(s2, FloatVector.broadcast(F, 1f / 9));
+            series = series.fma(s2, FloatVector.broadcast(F, 1f / 7));
+            series = series.fma(s2, FloatVector.broadcast(F, 1f / 5));
+            series = series.fma(s2, FloatVector.broadcast(F, 1f / 3));
+            series = series.fma(s2, FloatVector.broadcast(F, 1f));
+            FloatVector soft = s.mul(series).mul(2f);
             v.min(0f).sub(soft).mul(scale).intoArray(x, offset + i);
         }
         for (; i < n; i++) {

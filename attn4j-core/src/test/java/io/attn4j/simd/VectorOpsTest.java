@@ -403,4 +403,24 @@ class VectorOpsTest {
         }
         assertTrue(Float.isNaN(dst[4]), "int4 wrote before its offset");
     }
+
+    /** {@code scale · log σ(x)} against float64, through both saturated tails and around 0. */
+    @ParameterizedTest(name = "{0} n={1}")
+    @MethodSource("cases")
+    void logSigmoid(VectorOps ops, int n) {
+        SplittableRandom r = new SplittableRandom(Fresh.seed());
+        float[] x = new float[n + 2];
+        for (int i = 0; i < x.length; i++) {
+            x[i] = (float) (r.nextGaussian() * (i % 3 == 0 ? 40 : 3));
+        }
+        float[] y = x.clone();
+        ops.logSigmoid(y, 2, n, 0.75f);
+        for (int i = 0; i < n; i++) {
+            double v = x[2 + i];
+            double expected = 0.75 * (Math.min(v, 0) - Math.log1p(Math.exp(-Math.abs(v))));
+            near(expected, y[2 + i], 3e-7 * (1 + Math.abs(expected)), "logSigmoid(" + v + ")");
+        }
+        assertEquals(x[0], y[0]);
+        assertEquals(x[1], y[1]);
+    }
 }

@@ -78,6 +78,19 @@ class WarmUpInvarianceTest {
         float[] e = x.clone();
         values.add(ops.expShiftSum(e, 0, n, 3f));
         add(values, e);
+        float[] ls = x.clone(); // GLA's gates: bits of a chunked run once depended on warm-up through these
+        for (int i = 0; i < n; i++) {
+            ls[i] *= 12f; // through σ's saturated tails too
+        }
+        ops.logSigmoid(ls, 0, n, 0.5f);
+        add(values, ls);
+        byte[] codes = new byte[n];
+        r.nextBytes(codes);
+        float[] dq = new float[n];
+        ops.dequantizeBytes(codes, 0, 0.25f, 0.01f, dq, 0, n);
+        add(values, dq);
+        ops.dequantizeNibbles(codes, 0, -0.5f, 0.1f, dq, 0, n);
+        add(values, dq);
         float[] norm = new float[n];
         ops.layerNorm(x, 0, n, y, x, 1e-12f, norm, 0);
         add(values, norm);
