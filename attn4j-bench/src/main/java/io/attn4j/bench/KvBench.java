@@ -33,8 +33,9 @@ import java.util.function.Function;
  *       heads) and attention-mass recall (the share of the exact attention on rows the compressed cache still
  *       holds, merged rows excluded; mean and minimum over steps × query heads).</li>
  *   <li><b>Needles</b>: {@code structured} inputs with 10 needles per KV head at depths 5 %, 15 %, …, 95 % of the
- *       context (the generator plants at most d/4: 8 at d = 32, evenly spread), over a length sweep. The whole input is the prompt (the needle queries are its last rows, as the
- *       question closes a needle-in-a-haystack prompt); after prefill compression a needle counts as found, for
+ *       context (the generator plants at most d/4: 8 at d = 32, evenly spread), over a length sweep. The whole
+ *       input is the prompt (the needle queries are its last rows, as the question closes a needle-in-a-haystack
+ *       prompt); after prefill compression a needle counts as found, for
  *       each query head of its group, when its query's top-weighted row among the rows it sees is the needle key.</li>
  *   <li><b>Speed and bytes</b>: for each budget B, a cache of {@code context} tokens compressed to B rows per head
  *       (by {@code streaming}, whose compression is cheapest) against an uncompressed cache of B tokens: decode

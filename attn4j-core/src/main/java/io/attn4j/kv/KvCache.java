@@ -237,7 +237,8 @@ public final class KvCache {
         float[] keys = rows("k", k, headDim), values = rows("v", v, valueDim);
         int n = keys.length / (kvHeads * headDim);
         if (values.length / (kvHeads * valueDim) != n) {
-            throw new IllegalArgumentException("k has " + n + " tokens but v has " + values.length / (kvHeads * valueDim));
+            throw new IllegalArgumentException("k has " + n + " tokens but v has "
+                    + values.length / (kvHeads * valueDim));
         }
         appendRows(seq, keys, values, n);
     }

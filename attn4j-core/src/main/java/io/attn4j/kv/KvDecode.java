@@ -288,7 +288,8 @@ public final class KvDecode {
                 int nk = Math.min(tile, Math.min(to, stream.runEnd(k0)) - k0);
                 RowBlock keys = stream.keyBlock(k0), values = stream.valueBlock(k0);
                 int in = stream.inBlock(k0);
-                ops.scoresRows(q, 0, d, rows, keys.rows(in, nk, keyScratch, ops), keys.offset(in), d, nk, d, s, 0, tile);
+                ops.scoresRows(q, 0, d, rows, keys.rows(in, nk, keyScratch, ops), keys.offset(in), d, nk, d, s, 0,
+                        tile);
                 if (logWeights != null) {
                     for (int r = 0; r < rows; r++) {
                         ops.axpy(1f, logWeights, k0, s, r * tile, nk);

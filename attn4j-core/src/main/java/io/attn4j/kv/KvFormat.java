@@ -54,7 +54,8 @@ public record KvFormat(Precision precision, int groupSize) {
             throw new IllegalArgumentException("precision is null; allowed: FLOAT32, INT8, INT4");
         }
         if (precision != Precision.FLOAT32 && (groupSize < 2 || groupSize > 65536 || groupSize % 2 != 0)) {
-            throw new IllegalArgumentException("groupSize = " + groupSize + "; allowed: an even number from 2 to 65536");
+            throw new IllegalArgumentException("groupSize = " + groupSize
+                    + "; allowed: an even number from 2 to 65536");
         }
     }
 

@@ -38,9 +38,10 @@ public interface KvPolicy {
     /**
      * The cache a decode step attends to: {@code cache} itself, or a smaller view a decode-time policy keeps
      * (Recycled Attention). Called once per step with the step's queries ({@code [sequences, 1, queryHeads, D]})
-     * after their keys were appended.
+     * after their keys were appended; {@code context} carries the logit scale and the engine (its own queries are
+     * empty: the step's are {@code queries}).
      */
-    default KvCache attendTo(KvCache cache, Tensor queries, long step, Observation observation) {
+    default KvCache attendTo(KvCache cache, Tensor queries, long step, Observation context) {
         return cache;
     }
 
@@ -69,8 +70,8 @@ public interface KvPolicy {
             }
 
             @Override
-            public KvCache attendTo(KvCache cache, Tensor queries, long step, Observation observation) {
-                return inner.attendTo(cache, queries, step, observation);
+            public KvCache attendTo(KvCache cache, Tensor queries, long step, Observation context) {
+                return inner.attendTo(cache, queries, step, context);
             }
         };
     }
@@ -114,9 +115,9 @@ public interface KvPolicy {
             }
 
             @Override
-            public KvCache attendTo(KvCache cache, Tensor queries, long step, Observation observation) {
-                KvCache view = next.attendTo(cache, queries, step, observation);
-                return view != cache ? view : first.attendTo(cache, queries, step, observation);
+            public KvCache attendTo(KvCache cache, Tensor queries, long step, Observation context) {
+                KvCache view = next.attendTo(cache, queries, step, context);
+                return view != cache ? view : first.attendTo(cache, queries, step, context);
             }
         };
     }

@@ -47,7 +47,8 @@ public final class KvSession {
                     + cache.kvHeads() + " KV heads");
         }
         if (compressEvery < 0) {
-            throw new IllegalArgumentException("compressEvery = " + compressEvery + "; allowed: >= 0 (0: prefill only)");
+            throw new IllegalArgumentException("compressEvery = " + compressEvery
+                    + "; allowed: >= 0 (0: prefill only)");
         }
         if (window < 1) {
             throw new IllegalArgumentException("window = " + window + "; allowed: >= 1 query");
@@ -122,7 +123,9 @@ public final class KvSession {
             remember(b, Arrays.copyOfRange(qData, b * per, (b + 1) * per), 1);
         }
         steps++;
-        KvCache target = policy.attendTo(cache, q, steps, observation(0));
+        // the step's context: its queries are q (every sequence); the observation carries the scale and threads
+        Observation context = new Observation(Tensor.zeros(0, queryHeads, cache.headDim()), 0, scale, engine);
+        KvCache target = policy.attendTo(cache, q, steps, context);
         decode.plan(target, queryHeads, 1).run(q, out, KvDecode.Options.defaults().withScale(scale));
         if (compressEvery > 0 && steps % compressEvery == 0) {
             for (int b = 0; b < cache.sequences(); b++) {

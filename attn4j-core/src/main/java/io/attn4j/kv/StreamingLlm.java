@@ -10,10 +10,11 @@ import io.attn4j.catalog.Weights;
  * <p><b>Algorithm.</b> Keep the first {@code sinks} tokens of the sequence (the attention sinks that absorb the
  * softmax's spare mass) and the most recent ones, {@code budget − sinks} of them; drop the middle.
  *
- * <p><b>Choices.</b> 4 sinks (the paper's count). The window is whatever the budget leaves, so the policy is
- * comparable at any budget; a budget below the sink count keeps the first {@code budget} sinks. Positions are
- * the tokens' original ones: with relative encodings the decode kernel sees true distances (the paper instead re-assigns positions inside the cache — a choice for models that extrapolate
- * poorly, available through the score mod). No scoring input is needed: the observation is ignored.
+ * <p><b>Choices.</b> 4 sinks (the paper's count). The window is whatever the budget leaves, so the policy is comparable
+ * at any budget; a budget below the sink count keeps the first {@code budget} sinks. Positions are the tokens' original
+ * ones: with relative encodings the decode kernel sees true distances (the paper instead re-assigns positions inside
+ * the cache — a choice for models that extrapolate poorly, available through the score mod). No scoring input is
+ * needed: the observation is ignored.
  *
  * <p><b>Complexity.</b> O(n) per head per compression; {@code budget} rows per head.
  */

@@ -17,8 +17,9 @@ import java.util.function.Consumer;
 /**
  * The report's KV-cache section: every policy of {@link KvPolicies#all()} at a 1/8 budget, through
  * {@link KvBench}'s protocols — the needle grid (the run's lengths from 1K to 32K × ten depths) on
- * {@code structured} inputs, and decode fidelity against the full cache on {@code structured} inputs without needles
- * (2048 tokens quick, 4096 full) and, when a capture is given, {@code captured} ones (its longest texts, at most 512 tokens).
+ * {@code structured} inputs, and decode fidelity against the full cache on {@code structured} inputs without
+ * needles (2048 tokens quick, 4096 full) and, when a capture is given, {@code captured} ones (its longest texts, at
+ * most 512 tokens).
  * {@code razor} and {@code duo} score heads on a calibration input that is not the measured one.
  */
 final class KvSection {
