@@ -221,7 +221,12 @@ class LinearFamilyContractTest {
                     var alone = r.run(in.q().slice(1, from, to), in.k().slice(1, from, to), in.v().slice(1, from, to),
                             base, LinearState.of(own, 1, heads, size), form);
                     double e = relativeError(all.output().slice(1, from, to), alone.output());
-                    assertTrue(e <= 1e-6, m.id() + " " + form + " document " + d + ": error " + e);
+                    // the recurrent form repeats the same operations: 1e-6. The chunked form groups the packed
+                    // sequence's tiles differently from the document's (BASED's window runs through flash's 64-key
+                    // tiles of the whole call), so both are held to the family's bound against the reference
+                    double bound = form.equals(Form.recurrent()) ? 1e-6 : tolerance(r);
+                    assertTrue(e <= bound, m.id() + " " + form + " document " + d + ": error " + e + " (bound "
+                            + bound + ", seed base " + Fresh.base() + ")");
                     float[] fin = new float[heads * size];
                     System.arraycopy(all.state().data(), all.state().offset(d, 0), fin, 0, heads * size);
                     assertTrue(stateError(LinearState.of(fin, 1, heads, size), alone.state()) <= 1e-6,
