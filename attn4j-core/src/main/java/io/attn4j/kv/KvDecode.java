@@ -344,18 +344,22 @@ public final class KvDecode {
                 int b = item / kvHeads, kvh = item % kvHeads, n = lengths[item];
                 KvCache.Stream stream = cache.stream(b, kvh);
                 double[] step = new double[n * decays.length];
+                double[] age = new double[decays.length]; // decay^(Lq − 1 − t) of the row's query
                 for (int r = 0; r < rows; r++) {
                     int t = r / group;
                     float rowLse = lse[item * rows + r];
                     if (rowLse == Float.NEGATIVE_INFINITY) {
                         continue;
                     }
+                    for (int i = 0; i < decays.length; i++) {
+                        age[i] = Math.pow(decays[i], queries - 1 - t);
+                    }
                     int visible = stream.firstAtOrAfter(queryPosition(b, t) + 1);
                     int at = (int) logitOffset[item] + r * n;
                     for (int j = 0; j < Math.min(n, visible); j++) {
                         double w = Math.exp(logits[at + j] - rowLse) / group;
                         for (int i = 0; i < decays.length; i++) {
-                            step[i * n + j] += Math.pow(decays[i], queries - 1 - t) * w;
+                            step[i * n + j] += age[i] * w;
                         }
                     }
                 }
