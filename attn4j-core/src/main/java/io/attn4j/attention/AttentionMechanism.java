@@ -25,4 +25,19 @@ public interface AttentionMechanism {
     default AttentionResult forward(Tensor q, Tensor k, Tensor v, AttentionSpec spec) {
         return forward(q, k, v, spec, null);
     }
+
+    /**
+     * The work a {@link #forward} call on these operands does, counted as this mechanism computes it
+     * ({@link Work}): exact attention counts the mask's area (this default); sparse mechanisms count the pairs they
+     * keep and their selection apart; linear forms state their own formula. Benchmarks divide it by a measured time;
+     * nothing is computed beyond what counting needs (a sparse mechanism runs its selection).
+     *
+     * @throws IllegalArgumentException  for operands that are not rank-4 tensors
+     * @throws UnsupportedInputException for a pattern this mechanism does not declare
+     */
+    default Work work(Tensor q, Tensor k, Tensor v, AttentionSpec spec) {
+        Work.Shape s = Work.Shape.of(q, k, v, spec);
+        descriptor().requirePattern(Pattern.of(s.queryLength(), s.keyLength(), spec.isCausal()));
+        return Work.dense(s, spec);
+    }
 }

@@ -99,6 +99,18 @@ public record Mechanism(String id, Family family, String system, String paper, S
         }
     }
 
+    /**
+     * Refuses a call of {@code pattern} when this mechanism does not declare it.
+     *
+     * @throws io.attn4j.attention.UnsupportedInputException naming the pattern and the ones it supports
+     */
+    public void requirePattern(Pattern pattern) {
+        if (!supports(pattern)) {
+            throw new io.attn4j.attention.UnsupportedInputException(id + " supports the patterns " + patternList()
+                    + "; this call is " + pattern.id());
+        }
+    }
+
     /** Whether this mechanism accepts {@code pattern}. */
     public boolean supports(Pattern pattern) {
         return patterns.contains(pattern);

@@ -2,6 +2,7 @@ package io.attn4j.linear;
 
 import io.attn4j.attention.AttentionProblem;
 import io.attn4j.attention.AttentionProblem.HeadView;
+import io.attn4j.attention.Work;
 import io.attn4j.runtime.Engine;
 import io.attn4j.runtime.Scratch;
 import io.attn4j.simd.VectorOps;
@@ -132,6 +133,28 @@ public final class GatedLinearRecurrence {
         int queriesPerState(AttentionProblem p) {
             return perQueryHead ? 1 : p.group();
         }
+    }
+
+    /**
+     * FLOPs of one pass of the recurrence over a call of shape {@code s} (a fused multiply-add counts two; decays
+     * and other element-wise work are not counted): every state head writes its {@code Lk} keys, {@code 2·F·Dv'}
+     * each, and each of its queries reads it, {@code 2·F·Dv'} each, with {@code Dv' = valueColumns} ({@code Dv},
+     * plus one for the normaliser's {@code z}); the chunked causal form adds its chunks' own products, half a
+     * {@code C × C} block of scores and of weighted values per query on average: {@code (C + 1)·(F + Dv')}.
+     *
+     * @param features     F
+     * @param valueColumns Dv'
+     * @param perQueryHead one state per query head (else per KV head)
+     */
+    public static double flops(Work.Shape s, int features, int valueColumns,
+                               boolean perQueryHead, boolean causal, Form form) {
+        double stateHeads = (double) s.batch() * (perQueryHead ? s.heads() : s.kvHeads());
+        double keys = stateHeads * s.keyLength(), queries = (double) s.batch() * s.heads() * s.queryLength();
+        double flops = 2.0 * features * valueColumns * (keys + queries);
+        if (causal && form.kind() == Form.Kind.CHUNKED) {
+            flops += queries * (Math.min(form.chunk(), s.keyLength()) + 1) * (features + valueColumns);
+        }
+        return flops;
     }
 
     /** Floats of state per (sequence, KV head): S, then z when normalising. */

@@ -6,6 +6,7 @@ import io.attn4j.attention.AttentionResult;
 import io.attn4j.attention.AttentionSpec;
 import io.attn4j.attention.Pattern;
 import io.attn4j.attention.UnsupportedInputException;
+import io.attn4j.attention.Work;
 import io.attn4j.catalog.Mechanism;
 import io.attn4j.runtime.Engine;
 import io.attn4j.tensor.Tensor;
@@ -56,6 +57,30 @@ public abstract class RecurrentMechanism implements AttentionMechanism {
 
     /** Computes a valid call in {@code form}: writes the output rows and {@code call.state()}. */
     protected abstract void compute(Call call, Form form);
+
+    /**
+     * The work of a call in the configured {@link #form()}: the member's own formula in its feature and state sizes
+     * ({@link #work(Work.Shape, boolean, Form)}); the operands' shapes are checked, their values are not read.
+     */
+    @Override
+    public final Work work(Tensor q, Tensor k, Tensor v, AttentionSpec spec) {
+        Work.Shape s = Work.Shape.of(q, k, v, spec);
+        descriptor().requirePattern(Pattern.of(s.queryLength(), s.keyLength(), spec.isCausal()));
+        return work(s, spec.isCausal(), form());
+    }
+
+    /**
+     * The work of a call of shape {@code s} in {@code form}, causal or not: FLOPs by the member's formula (a fused
+     * multiply-add counts two; decays, exponentials and other element-wise work are not counted, as in the
+     * complexity of its paper card), bytes usually {@link #operandBytes}.
+     */
+    public abstract Work work(Work.Shape s, boolean causal, Form form);
+
+    /** Bytes of Q, K, V read and the output written once; the state (O(F·Dv) per head) is not counted. */
+    protected static double operandBytes(Work.Shape s) {
+        return 4.0 * ((double) s.batch() * s.queryLength() * s.heads() * (s.headDim() + s.valueDim())
+                + (double) s.batch() * s.keyLength() * s.kvHeads() * (s.headDim() + s.valueDim()));
+    }
 
     /**
      * Heads of state per sequence: the KV heads (a GQA group shares one state), unless the mechanism's state

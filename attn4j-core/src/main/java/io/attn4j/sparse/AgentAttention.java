@@ -7,6 +7,7 @@ import io.attn4j.attention.AttentionResult;
 import io.attn4j.attention.AttentionSpec;
 import io.attn4j.attention.Pattern;
 import io.attn4j.attention.UnsupportedInputException;
+import io.attn4j.attention.Work;
 import io.attn4j.attention.exact.FlashAttention;
 import io.attn4j.catalog.Family;
 import io.attn4j.catalog.Guarantee;
@@ -110,6 +111,25 @@ public final class AgentAttention implements AttentionMechanism {
     @Override
     public Mechanism descriptor() {
         return DESCRIPTOR;
+    }
+
+    /**
+     * Its two exact passes, {@code 2·(D + Dv)} per pair: {@code n_a} agents against the {@code Lk} keys and the
+     * {@code Lq} queries against the {@code n_a} agents, per (batch, query head), plus {@code D} per query row to
+     * pool the agents. Bytes: Q, K, V and the output once (K and V once per KV head).
+     */
+    @Override
+    public Work work(Tensor q, Tensor k, Tensor v, AttentionSpec spec) {
+        Work.Shape s = Work.Shape.of(q, k, v, spec);
+        DESCRIPTOR.requirePattern(Pattern.of(s.queryLength(), s.keyLength(), spec.isCausal()));
+        double agents = Math.min(config.agents(), s.queryLength()), heads = (double) s.batch() * s.heads();
+        double perPair = 2.0 * (s.headDim() + s.valueDim());
+        double flops = heads * (perPair * agents * (s.keyLength() + s.queryLength())
+                + (double) s.queryLength() * s.headDim());
+        double bytes = 4.0 * (heads * s.queryLength() * (s.headDim() + s.valueDim())
+                + (double) s.batch() * s.kvHeads() * s.keyLength() * (s.headDim() + s.valueDim()));
+        return Work.formula(flops, bytes, "2·(D + Dv)·n_a·(Lk + Lq) per head with n_a = " + (int) agents
+                + " agents, D per query row to pool them");
     }
 
     public Config config() {

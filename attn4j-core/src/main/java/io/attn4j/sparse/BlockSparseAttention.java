@@ -6,11 +6,14 @@ import io.attn4j.attention.AttentionSpec;
 import io.attn4j.attention.BlockMask;
 import io.attn4j.attention.Pattern;
 import io.attn4j.attention.UnsupportedInputException;
+import io.attn4j.attention.Work;
 import io.attn4j.attention.exact.FlashAttention;
 import io.attn4j.catalog.Guarantee;
 import io.attn4j.catalog.Mechanism;
 import io.attn4j.runtime.Engine;
 import io.attn4j.tensor.Tensor;
+
+import java.util.concurrent.atomic.DoubleAdder;
 
 /**
  * The shape every mechanism shares that computes exact attention on a selection of tiles: validate the call, let
@@ -35,8 +38,21 @@ public abstract class BlockSparseAttention implements SparseAttention {
                 : new FlashAttention.Config(blockQ, blockK), engine);
     }
 
+    /**
+     * The tiles this mechanism attends to for a validated call; the FLOPs spent choosing them are added to
+     * {@code selectionFlops} when it is not {@code null} (static patterns add nothing).
+     */
+    protected abstract BlockMask select(AttentionProblem p, DoubleAdder selectionFlops);
+
     /** The tiles this mechanism attends to for a validated call. */
-    protected abstract BlockMask select(AttentionProblem p);
+    protected final BlockMask select(AttentionProblem p) {
+        return select(p, null);
+    }
+
+    /** How the selection's FLOPs are counted, in words, for {@link Work#rule()}; {@code null}: no selection. */
+    protected String selectionRule() {
+        return null;
+    }
 
     @Override
     public final AttentionResult forward(Tensor q, Tensor k, Tensor v, AttentionSpec spec, Tensor out) {
@@ -47,6 +63,16 @@ public abstract class BlockSparseAttention implements SparseAttention {
     @Override
     public final KeptKeys keptKeys(Tensor q, Tensor k, Tensor v, AttentionSpec spec) {
         return KeptKeys.of(select(problem(q, k, v, spec, null)));
+    }
+
+    /** Exact attention on the kept tiles' pairs ({@link Work#ofKept}) and the selection's FLOPs as it counts them. */
+    @Override
+    public final Work work(Tensor q, Tensor k, Tensor v, AttentionSpec spec) {
+        AttentionProblem p = problem(q, k, v, spec, null);
+        DoubleAdder selection = new DoubleAdder();
+        KeptKeys kept = KeptKeys.of(select(p, selection));
+        Work work = Work.ofKept(Work.Shape.of(p), kept::kept);
+        return selectionRule() == null ? work : work.withSelection(selection.sum(), selectionRule());
     }
 
     /** Validates the call against the descriptor (pattern, mask, score mod, LSE, observers) and resolves it. */

@@ -14,6 +14,7 @@ import io.attn4j.simd.VectorOps;
 
 import java.util.EnumSet;
 import java.util.Objects;
+import java.util.concurrent.atomic.DoubleAdder;
 
 /**
  * Block-sparse attention that keeps, for each block of queries, the key blocks with the highest block scores: the
@@ -123,18 +124,36 @@ public final class BlockTopK extends BlockSparseAttention {
     }
 
     @Override
-    protected BlockMask select(AttentionProblem p) {
+    protected BlockMask select(AttentionProblem p, DoubleAdder selectionFlops) {
         BlockMask visible = visibleSized(p, config.blockQ(), config.blockK());
         return TileSelection.select(p, visible, config.budget(), config.sinkTiles(), engine,
-                (b, h) -> chooser(p, visible, b, h));
+                (b, h) -> chooser(p, visible, b, h, selectionFlops));
     }
 
-    private TileSelection.HeadChooser chooser(AttentionProblem p, BlockMask visible, int b, int h) {
+    @Override
+    protected String selectionRule() {
+        return switch (config.estimate()) {
+            case POOLED_MAX -> "block means of the queries (2·D per query) against every key (2·D per key and block)";
+            case POOLED_MEAN -> "block means of queries and keys (2·D per row) against each other (2·D per pair of "
+                    + "blocks)";
+            case ORACLE -> "two passes of scores over the visible tiles (2·2·D per visible pair)";
+        };
+    }
+
+    private TileSelection.HeadChooser chooser(AttentionProblem p, BlockMask visible, int b, int h,
+                                              DoubleAdder selectionFlops) {
         float[][] scores = switch (config.estimate()) {
             case POOLED_MAX -> pooledScores(p, visible, b, h, true);
             case POOLED_MEAN -> pooledScores(p, visible, b, h, false);
-            case ORACLE -> oracleScores(p, visible, b, h);
+            case ORACLE -> oracleScores(p, visible, b, h, selectionFlops);
         };
+        if (selectionFlops != null && config.estimate() != Estimate.ORACLE) {
+            // pooling each query row, then the pooled queries against every key (max) or every mean key (mean)
+            double d = p.headDim(), blocks = visible.queryBlocks();
+            selectionFlops.add(2 * d * p.queryLength() + (config.estimate() == Estimate.POOLED_MAX
+                    ? 2 * d * blocks * p.keyLength()
+                    : 2 * d * p.keyLength() + 2 * d * blocks * visible.keyBlocks()));
+        }
         float[] rowScores = new float[visible.keyBlocks()];
         return (qb, tiles, count, forced, keep, out) -> {
             for (int c = 0; c < count; c++) {
@@ -203,7 +222,7 @@ public final class BlockTopK extends BlockSparseAttention {
      * scores[qb][kb] = Σ_{i∈qb} Σ_{j∈kb} p_ij, the exact softmax mass of each visible tile (score mod and mask
      * applied): one pass for each query's log-sum-exp, one for the masses.
      */
-    private float[][] oracleScores(AttentionProblem p, BlockMask visible, int b, int h) {
+    private float[][] oracleScores(AttentionProblem p, BlockMask visible, int b, int h, DoubleAdder selectionFlops) {
         VectorOps ops = engine.ops();
         int d = p.headDim(), lq = p.queryLength(), lk = p.keyLength(), kvh = h / p.group();
         int bq = visible.blockQ(), bk = visible.blockK(), nqb = visible.queryBlocks(), nkb = visible.keyBlocks();
@@ -228,6 +247,9 @@ public final class BlockTopK extends BlockSparseAttention {
                             System.arraycopy(k.data(), k.at(b, k0 + j, kvh), keyTile, j * d, d);
                         }
                         ops.scoresTransposed(qT, 0, bq, nq, keyTile, 0, d, nk, d, s, 0, bq);
+                        if (selectionFlops != null) {
+                            selectionFlops.add(2.0 * d * nq * nk);
+                        }
                         if (p.scoreMod() != null) {
                             p.scoreMod().applyTile(s, 0, 1, bq, b, h, q0, nq, k0, nk, ops);
                         }

@@ -13,6 +13,7 @@ import io.attn4j.simd.VectorOps;
 
 import java.util.EnumSet;
 import java.util.Objects;
+import java.util.concurrent.atomic.DoubleAdder;
 
 /**
  * Hierarchical attention pruning: HiP Attention (Lee, Park, Willette, Hwang et al., "HiP Attention: Sparse
@@ -97,10 +98,15 @@ public final class Hip extends BlockSparseAttention {
     }
 
     @Override
-    protected BlockMask select(AttentionProblem p) {
+    protected BlockMask select(AttentionProblem p, DoubleAdder selectionFlops) {
         BlockMask visible = visibleSized(p, config.blockQ(), config.blockK());
         return TileSelection.select(p, visible, config.budget(), config.sinkTiles(), engine,
-                (b, h) -> new Search(p, visible, b, h));
+                (b, h) -> new Search(p, visible, b, h, selectionFlops));
+    }
+
+    @Override
+    protected String selectionRule() {
+        return "each representative key the search scores against the block's queries (2·D per query), counted";
     }
 
     /** The tree search of one (batch, head); branches are ranges [from, to) of candidate indices. */
@@ -108,11 +114,13 @@ public final class Hip extends BlockSparseAttention {
         private final AttentionProblem p;
         private final int b, h, kvh, d, bq, bk;
         private final float[] qT, s;
+        private final DoubleAdder selectionFlops;
         private int[] from = new int[16], to = new int[16], nextFrom = new int[16], nextTo = new int[16];
         private float[] score = new float[16], nextScore = new float[16];
 
-        Search(AttentionProblem p, BlockMask visible, int b, int h) {
+        Search(AttentionProblem p, BlockMask visible, int b, int h, DoubleAdder selectionFlops) {
             this.p = p;
+            this.selectionFlops = selectionFlops;
             this.b = b;
             this.h = h;
             this.kvh = h / p.group();
@@ -208,6 +216,9 @@ public final class Hip extends BlockSparseAttention {
         private float score(int key, int nq) {
             HeadView k = p.k();
             engine.ops().scoresTransposed(qT, 0, bq, nq, k.data(), k.at(b, key, kvh), d, 1, d, s, 0, bq);
+            if (selectionFlops != null) {
+                selectionFlops.add(2.0 * d * nq);
+            }
             float best = Float.NEGATIVE_INFINITY;
             for (int i = 0; i < nq; i++) {
                 best = Math.max(best, s[i]);

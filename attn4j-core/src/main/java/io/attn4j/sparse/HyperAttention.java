@@ -11,6 +11,7 @@ import io.attn4j.attention.PartialState;
 import io.attn4j.attention.Pattern;
 import io.attn4j.attention.ScoreMod;
 import io.attn4j.attention.UnsupportedInputException;
+import io.attn4j.attention.Work;
 import io.attn4j.attention.exact.FlashAttention;
 import io.attn4j.catalog.Family;
 import io.attn4j.catalog.Guarantee;
@@ -732,9 +733,13 @@ public final class HyperAttention implements SparseAttention {
 
         /** Whether query q attends to key k (local indices) in its heavy mask or its sample. */
         boolean kept(int bh, int bkv, int q, int k) {
-            return inBlock(rounds, bh, bkv, q, k) || predefined(queryPosition0 + q, keyPosition0 + k)
-                    || Arrays.binarySearch(sampleRank, bh * samples, bh * samples + sampleCount[bh],
-                    keyRank[0][bkv * lk + k]) >= 0;
+            return heavy(bh, bkv, q, k) || Arrays.binarySearch(sampleRank, bh * samples,
+                    bh * samples + sampleCount[bh], keyRank[0][bkv * lk + k]) >= 0;
+        }
+
+        /** Whether query q attends to key k (local indices) exactly: its heavy mask (sorted blocks, sinks, window). */
+        boolean heavy(int bh, int bkv, int q, int k) {
+            return inBlock(rounds, bh, bkv, q, k) || predefined(queryPosition0 + q, keyPosition0 + k);
         }
     }
 
@@ -1072,10 +1077,42 @@ public final class HyperAttention implements SparseAttention {
     @Override
     public KeptKeys keptKeys(Tensor q, Tensor k, Tensor v, AttentionSpec spec) {
         AttentionProblem p = problem(q, k, v, spec, null);
+        return kept(p, selections(p), true);
+    }
+
+    /**
+     * The exact part on its pairs ({@link Work#ofKept}: the sorted blocks, sinks, window and exact causal squares),
+     * the sampled pass as {@code 2·D} per (query, distinct sampled key) — {@code 2·(D + Dv)} with sampled values —
+     * and, as the selection, the hashing: {@code 2·r·D} per row and round for {@code r} hyperplanes plus
+     * {@code 2·D} to centre it, for every query and key row of every sub-problem.
+     */
+    @Override
+    public Work work(Tensor q, Tensor k, Tensor v, AttentionSpec spec) {
+        AttentionProblem p = problem(q, k, v, spec, null);
+        Map<Long, Selection> selections = selections(p);
+        KeptKeys heavy = kept(p, selections, false);
+        Work exact = Work.ofKept(Work.Shape.of(p), heavy::kept);
+        double sampledPerPair = 2.0 * p.headDim() + (config.residual() == Residual.SAMPLED_VALUES
+                ? 2.0 * p.valueDim() : 0);
+        double sampled = 0, hashing = 0;
+        for (Selection sel : selections.values()) {
+            for (int count : sel.sampleCount) {
+                sampled += (double) sel.lq * count * sampledPerPair;
+            }
+            hashing += (double) sel.rounds * (2.0 * config.hashBits() + 2) * p.headDim()
+                    * ((double) p.batch() * p.heads() * sel.lq + (double) p.batch() * p.kvHeads() * sel.lk);
+        }
+        return new Work(exact.flops() + sampled, 0, exact.bytes(), exact.rule() + ", plus the sampled pass "
+                + "(2·D per query and sampled key" + (sampledPerPair > 2.0 * p.headDim() ? ", 2·Dv more" : "") + ")")
+                .withSelection(hashing, "sortLSH hashing, (2·r + 2)·D per query and key row per round");
+    }
+
+    /** The noncausal sub-problems of the call (one, or the causal recursion's lower-left quadrants) and their selections. */
+    private Map<Long, Selection> selections(AttentionProblem p) {
         float[][][] w = hyperplanes(p.headDim());
-        int lq = p.queryLength(), lk = p.keyLength(), heads = p.heads(), kvHeads = p.kvHeads(), group = p.group();
+        int lq = p.queryLength(), lk = p.keyLength();
         Map<Long, Selection> selections = new HashMap<>();
-        if (!spec.isCausal()) {
+        if (p.pattern() == Pattern.NS || p.pattern() == Pattern.NC) {
             collect(p, w, 0, lq, 0, lk, selections);
         } else {
             int offset = lk - lq;
@@ -1084,20 +1121,26 @@ public final class HyperAttention implements SparseAttention {
             }
             collectCausal(p, w, Math.max(0, -offset), Math.max(0, offset), Math.min(lq, lk), selections);
         }
-        boolean causal = spec.isCausal();
+        return selections;
+    }
+
+    /** The keys of the selections; {@code withSamples} false: the exactly computed part only. */
+    private KeptKeys kept(AttentionProblem p, Map<Long, Selection> selections, boolean withSamples) {
+        int lq = p.queryLength(), lk = p.keyLength(), heads = p.heads(), kvHeads = p.kvHeads(), group = p.group();
+        boolean causal = p.pattern() == Pattern.CS || p.pattern() == Pattern.CC;
         return new KeptKeys() {
             @Override
             public boolean kept(int b, int h, int query, int key) {
                 int bh = b * heads + h, bkv = b * kvHeads + h / group;
                 if (!causal) {
-                    return keptNoncausal(selections, bh, bkv, 0, lq, 0, lk, query, key);
+                    return keptNoncausal(selections, bh, bkv, 0, lq, 0, lk, query, key, withSamples);
                 }
                 int offset = lk - lq, position = query + offset;
                 if (key > position) {
                     return false;
                 }
                 if (offset > 0 && key < offset) {
-                    return keptNoncausal(selections, bh, bkv, 0, lq, 0, offset, query, key);
+                    return keptNoncausal(selections, bh, bkv, 0, lq, 0, offset, query, key, withSamples);
                 }
                 // the causal square: queries [max(0, −offset), lq), keys [max(0, offset), lk)
                 int q0 = Math.max(0, -offset), k0 = Math.max(0, offset), n = Math.min(lq, lk);
@@ -1110,7 +1153,8 @@ public final class HyperAttention implements SparseAttention {
                         k0 += half;
                         n -= half;
                     } else {
-                        return keptNoncausal(selections, bh, bkv, q0 + half, n - half, k0, half, query, key);
+                        return keptNoncausal(selections, bh, bkv, q0 + half, n - half, k0, half, query, key,
+                                withSamples);
                     }
                 }
                 return true; // exact causal square: key <= position holds
@@ -1124,9 +1168,10 @@ public final class HyperAttention implements SparseAttention {
     }
 
     private boolean keptNoncausal(Map<Long, Selection> selections, int bh, int bkv, int q0, int lq, int k0, int lk,
-                                  int query, int key) {
+                                  int query, int key, boolean withSamples) {
         Selection sel = selections.get((long) q0 << 32 | k0);
-        return sel == null || sel.kept(bh, bkv, query - q0, key - k0);
+        return sel == null || (withSamples ? sel.kept(bh, bkv, query - q0, key - k0)
+                : sel.heavy(bh, bkv, query - q0, key - k0));
     }
 
     private void collect(AttentionProblem p, float[][][] w, int q0, int lq, int k0, int lk, Map<Long, Selection> out) {

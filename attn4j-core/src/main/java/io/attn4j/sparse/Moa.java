@@ -18,6 +18,7 @@ import java.util.Arrays;
 import java.util.EnumSet;
 import java.util.List;
 import java.util.Objects;
+import java.util.concurrent.atomic.DoubleAdder;
 
 /**
  * Heterogeneous elastic spans per head: MoA (Fu et al., "MoA: Mixture of Sparse Attention for Automatic Large
@@ -202,7 +203,7 @@ public final class Moa extends BlockSparseAttention {
     }
 
     @Override
-    protected BlockMask select(AttentionProblem p) {
+    protected BlockMask select(AttentionProblem p, DoubleAdder selectionFlops) {
         int lq = p.queryLength(), lk = p.keyLength();
         int[] windows = config.windows(p.heads(), lk);
         MaskMod window = HeadWindows.of(windows).bind(lq, lk);

@@ -10,6 +10,7 @@ import io.attn4j.attention.MaskMod;
 import io.attn4j.attention.Masks;
 import io.attn4j.attention.PartialState;
 import io.attn4j.attention.Pattern;
+import io.attn4j.attention.Work;
 import io.attn4j.attention.exact.FlashAttention;
 import io.attn4j.catalog.Family;
 import io.attn4j.catalog.Guarantee;
@@ -247,6 +248,23 @@ public final class Routing implements SparseAttention {
             }
             return Math.abs(position - key) < w || queryChunk[bh * lq + query] == keyChunk[bh * lk + key];
         };
+    }
+
+    /**
+     * Exact attention on the kept pairs (the query's cluster and its window), and as the selection the k-means:
+     * {@code 2·D} per (point, centroid) similarity for the {@code Lq + Lk} points of every (batch, query head), in
+     * the {@code iterations} Lloyd steps, the k-means++ start and the final assignment ({@code iterations + 2}
+     * passes over the {@code c} centroids), plus {@code 2·D} per point and step for the centroid means. Re-scoring
+     * the tokens balancing displaces is not counted.
+     */
+    @Override
+    public Work work(Tensor q, Tensor k, Tensor v, AttentionSpec spec) {
+        Work kept = SparseAttention.super.work(q, k, v, spec);
+        Work.Shape s = Work.Shape.of(q, k, v, spec);
+        double points = (double) s.batch() * s.heads() * (s.queryLength() + s.keyLength());
+        int c = clusterCount(s.queryLength(), s.keyLength()), passes = config.iterations() + 2;
+        return kept.withSelection(points * 2.0 * s.headDim() * ((double) c * passes + config.iterations() + 1),
+                "balanced k-means, 2·D per point and centroid in " + passes + " passes over " + c + " centroids");
     }
 
     // ------------------------------------------------------------------------------------------------ clustering

@@ -12,6 +12,7 @@ import io.attn4j.catalog.Weights;
 import io.attn4j.runtime.Engine;
 
 import java.util.EnumSet;
+import java.util.concurrent.atomic.DoubleAdder;
 
 /**
  * Local attention: each query sees only the keys near it. The baseline of every long-context comparison (CAB,
@@ -89,7 +90,7 @@ public final class SlidingWindow extends BlockSparseAttention {
     }
 
     @Override
-    protected BlockMask select(AttentionProblem p) {
+    protected BlockMask select(AttentionProblem p, DoubleAdder selectionFlops) {
         MaskMod window = Masks.slidingWindow(config.window().windowOf(p.queryLength(), p.keyLength(), causal(p)))
                 .bind(p.queryLength(), p.keyLength());
         MaskMod mask = p.mask() == null ? window : p.mask().and(window);

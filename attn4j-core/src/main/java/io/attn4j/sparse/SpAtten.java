@@ -9,6 +9,7 @@ import io.attn4j.attention.IntervalMask;
 import io.attn4j.attention.Observers;
 import io.attn4j.attention.Pattern;
 import io.attn4j.attention.UnsupportedInputException;
+import io.attn4j.attention.Work;
 import io.attn4j.attention.exact.FlashAttention;
 import io.attn4j.catalog.Family;
 import io.attn4j.catalog.Mechanism;
@@ -172,6 +173,27 @@ public final class SpAtten implements SparseAttention {
             }
             return selection.kept[b * heads + h][j] || (causal && j == position);
         };
+    }
+
+    /**
+     * Exact attention on the kept pairs, and as the selection the estimate of importance: the last
+     * {@code observation} queries against every visible key with the column-mass observer, {@code 2·(D + Dv)} per
+     * pair and {@code 2·D} more for the mass's second sweep (none when the budget keeps every key).
+     */
+    @Override
+    public Work work(Tensor q, Tensor k, Tensor v, AttentionSpec spec) {
+        Work kept = SparseAttention.super.work(q, k, v, spec);
+        Work.Shape s = Work.Shape.of(q, k, v, spec);
+        if (config.budget().keysOf(s.keyLength()) >= s.keyLength()) {
+            return kept.withSelection(0, "none (the budget keeps every key)");
+        }
+        int observed = Math.min(config.observation(), s.queryLength());
+        Work estimate = Work.dense(new Work.Shape(s.batch(), observed, s.keyLength(), s.heads(), s.kvHeads(),
+                s.headDim(), s.valueDim()), AttentionSpec.noncausal().causal(spec.isCausal()));
+        double perPair = 2.0 * (s.headDim() + s.valueDim());
+        return kept.withSelection(estimate.flops() / perPair * (perPair + 2.0 * s.headDim()), "the last "
+                + observed + " queries against every visible key with the column-mass observer (2·(D + Dv) per pair, "
+                + "2·D more for the mass)");
     }
 
     /** The keys each (batch, query head) keeps, ascending, and as membership flags. */

@@ -2,6 +2,7 @@ package io.attn4j.sparse;
 
 import io.attn4j.attention.AttentionMechanism;
 import io.attn4j.attention.AttentionSpec;
+import io.attn4j.attention.Work;
 import io.attn4j.tensor.Tensor;
 
 /**
@@ -15,4 +16,13 @@ public interface SparseAttention extends AttentionMechanism {
      * {@link #forward} makes (selections are deterministic), computed without the attention itself.
      */
     KeptKeys keptKeys(Tensor q, Tensor k, Tensor v, AttentionSpec spec);
+
+    /**
+     * Exact attention on the kept pairs ({@link Work#ofKept}); mechanisms that spend work choosing them add it as
+     * the selection.
+     */
+    @Override
+    default Work work(Tensor q, Tensor k, Tensor v, AttentionSpec spec) {
+        return Work.ofKept(Work.Shape.of(q, k, v, spec), keptKeys(q, k, v, spec)::kept);
+    }
 }

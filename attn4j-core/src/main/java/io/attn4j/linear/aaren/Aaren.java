@@ -5,6 +5,7 @@ import io.attn4j.tensor.Tensor;
 import io.attn4j.attention.AttentionSpec;
 import io.attn4j.attention.AttentionProblem.HeadView;
 import io.attn4j.attention.Pattern;
+import io.attn4j.attention.Work;
 import io.attn4j.catalog.Family;
 import io.attn4j.catalog.Guarantee;
 import io.attn4j.catalog.Mechanism;
@@ -128,6 +129,18 @@ public final class Aaren extends RecurrentMechanism {
     @Override
     public int stateSize(AttentionProblem p) {
         return p.group() * entrySize(p.headDim(), p.valueDim());
+    }
+
+    /**
+     * Per query head, the score and the weighted value of every key, {@code 2·(D + Dv)}, and the chunked form's
+     * fix-up of every output row with its chunk prefix, {@code 2·Dv}; the scan's exponentials are element-wise.
+     */
+    @Override
+    public Work work(Work.Shape s, boolean causal, Form form) {
+        double heads = (double) s.batch() * s.heads();
+        double flops = heads * (2.0 * (s.headDim() + s.valueDim()) * s.keyLength()
+                + (form.kind() == Form.Kind.CHUNKED ? 2.0 * s.valueDim() * s.queryLength() : 0));
+        return Work.formula(flops, operandBytes(s), "2·(D + Dv) per key and query head, " + form);
     }
 
     @Override

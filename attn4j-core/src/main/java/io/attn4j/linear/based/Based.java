@@ -6,6 +6,7 @@ import io.attn4j.attention.AttentionResult;
 import io.attn4j.attention.BlockMask;
 import io.attn4j.attention.IntervalMask;
 import io.attn4j.attention.Pattern;
+import io.attn4j.attention.Work;
 import io.attn4j.attention.exact.FlashAttention;
 import io.attn4j.catalog.Family;
 import io.attn4j.catalog.Guarantee;
@@ -271,6 +272,22 @@ public final class Based extends RecurrentMechanism {
     }
 
     // ------------------------------------------------------------------------------------------ compute
+
+    /**
+     * The projection to F features ({@code 2·D·F} per query and key row), one pass of the
+     * {@link GatedLinearRecurrence#flops recurrence} on the Taylor features ({@code Φ = 1 + F + F(F+1)/2}, values
+     * with a ones column), and the exact window, {@code 2·(D + Dv)} per query and window key.
+     */
+    @Override
+    public Work work(Work.Shape s, boolean causal, Form form) {
+        int f = projected(s.headDim()), phi = taylorFeatures(s.headDim()), w = Math.min(config.window(), s.keyLength());
+        double rows = (double) s.batch() * (s.queryLength() * s.heads() + s.keyLength() * s.kvHeads());
+        double projection = f == s.headDim() && config.projection() == null ? 0 : 2.0 * s.headDim() * f * rows;
+        double window = 2.0 * (s.headDim() + s.valueDim()) * s.batch() * s.heads() * s.queryLength() * w;
+        return Work.formula(projection + window + GatedLinearRecurrence.flops(s, phi, s.valueDim() + 1, false,
+                causal, form), operandBytes(s), "Taylor recurrence with Φ = " + phi + ", exact window of " + w
+                + " keys" + (projection > 0 ? ", projection 2·D·F per row" : "") + ", " + form);
+    }
 
     @Override
     protected void compute(Call call, Form form) {

@@ -3,6 +3,7 @@ package io.attn4j.linear.flow;
 import io.attn4j.attention.AttentionProblem;
 import io.attn4j.attention.AttentionProblem.HeadView;
 import io.attn4j.attention.Pattern;
+import io.attn4j.attention.Work;
 import io.attn4j.catalog.Family;
 import io.attn4j.catalog.Guarantee;
 import io.attn4j.catalog.Mechanism;
@@ -167,6 +168,18 @@ public final class FlowAttention extends RecurrentMechanism {
 
     static double ratio(double a, double b) {
         return b == 0 ? 0 : a / b;
+    }
+
+    /**
+     * Five passes of the {@link GatedLinearRecurrence#flops recurrence} with {@code F = D} and one state per query
+     * head: the output's, with Dv value columns, and four with one (the flows' sums); the competition's scan is
+     * element-wise.
+     */
+    @Override
+    public Work work(Work.Shape s, boolean causal, Form form) {
+        return Work.formula(GatedLinearRecurrence.flops(s, s.headDim(), s.valueDim(), true, causal, form)
+                        + 4 * GatedLinearRecurrence.flops(s, s.headDim(), 1, true, causal, form), operandBytes(s),
+                "five recurrences with F = D = " + s.headDim() + " (one with Dv columns, four with one), " + form);
     }
 
     @Override

@@ -4,6 +4,7 @@ import io.attn4j.attention.AttentionProblem;
 import io.attn4j.attention.AttentionProblem.HeadView;
 import io.attn4j.attention.AttentionSpec;
 import io.attn4j.attention.Pattern;
+import io.attn4j.attention.Work;
 import io.attn4j.catalog.Family;
 import io.attn4j.catalog.Guarantee;
 import io.attn4j.catalog.Mechanism;
@@ -209,6 +210,19 @@ public final class Gla extends RecurrentMechanism {
             throw new IllegalArgumentException("the gate weights are for D = " + config.bias().length
                     + " but the call's head dim is " + p.headDim());
         }
+    }
+
+    /**
+     * The gates from the keys (a rank-r projection, {@code 4·D·r} per key row) unless they are given, and one pass
+     * of the {@link GatedLinearRecurrence#flops recurrence} with {@code F = D}.
+     */
+    @Override
+    public Work work(Work.Shape s, boolean causal, Form form) {
+        int rank = weights(s.headDim())[0].length / s.headDim();
+        double gates = logGates != null ? 0 : 4.0 * s.headDim() * rank * s.batch() * s.keyLength() * s.kvHeads();
+        return Work.formula(gates + GatedLinearRecurrence.flops(s, s.headDim(), s.valueDim(), false, causal, form),
+                operandBytes(s), (logGates != null ? "" : "gates 4·D·r per key row (r = " + rank + "), ")
+                        + "recurrence with per-feature gates, F = D = " + s.headDim() + ", " + form);
     }
 
     @Override

@@ -3,6 +3,7 @@ package io.attn4j.linear.hedgehog;
 import io.attn4j.attention.AttentionProblem;
 import io.attn4j.attention.AttentionProblem.HeadView;
 import io.attn4j.attention.Pattern;
+import io.attn4j.attention.Work;
 import io.attn4j.catalog.Family;
 import io.attn4j.catalog.Guarantee;
 import io.attn4j.catalog.Mechanism;
@@ -351,6 +352,19 @@ public final class Hedgehog extends RecurrentMechanism {
     @Override
     protected void check(AttentionProblem p, Segments segments) {
         maps(p.headDim(), p.kvHeads()).check(DESCRIPTOR.id(), p.headDim(), p.heads(), p.kvHeads());
+    }
+
+    /**
+     * The feature maps (one affine map of D to f per query and key row, {@code 2·D·f}, then exp(±·)) and one pass of
+     * the {@link GatedLinearRecurrence#flops recurrence} with {@code F = 2f} and the normaliser.
+     */
+    @Override
+    public Work work(Work.Shape s, boolean causal, Form form) {
+        int f = features(s.headDim());
+        double rows = (double) s.batch() * (s.queryLength() * s.heads() + s.keyLength() * s.kvHeads());
+        return Work.formula(2.0 * s.headDim() * f * rows
+                        + GatedLinearRecurrence.flops(s, 2 * f, s.valueDim() + 1, false, causal, form),
+                operandBytes(s), "feature maps 2·D·f per row, recurrence with F = 2f = " + 2 * f + ", " + form);
     }
 
     @Override

@@ -6,6 +6,7 @@ import io.attn4j.attention.BlockMask;
 import io.attn4j.attention.Masks;
 import io.attn4j.attention.MaskMod;
 import io.attn4j.attention.Pattern;
+import io.attn4j.attention.Work;
 import io.attn4j.attention.exact.FlashAttention;
 import io.attn4j.catalog.Family;
 import io.attn4j.catalog.Guarantee;
@@ -200,6 +201,21 @@ public final class InLine extends RecurrentMechanism {
             return 0;
         }
         return (int) Math.max(0, Math.min(l.w(), Math.rint(state[base + l.carried()])));
+    }
+
+    /**
+     * Two passes of the {@link GatedLinearRecurrence#flops recurrence} (F = D with values {@code [v | 1]}, and
+     * F = 1 for {@code Σv} and N) and the exact window, {@code 2·(D + Dv)} per query and window key.
+     */
+    @Override
+    public Work work(Work.Shape s, boolean causal, Form form) {
+        int w = Math.min(causal ? config.window() : 2 * config.window() - 1, s.keyLength());
+        double window = config.window() == 0 ? 0
+                : 2.0 * (s.headDim() + s.valueDim()) * s.batch() * s.heads() * s.queryLength() * w;
+        return Work.formula(window + GatedLinearRecurrence.flops(s, s.headDim(), s.valueDim() + 1, false, causal, form)
+                        + GatedLinearRecurrence.flops(s, 1, s.valueDim() + 1, false, causal, form), operandBytes(s),
+                "recurrences with F = D = " + s.headDim() + " and F = 1, exact window of " + Math.max(0, w)
+                        + " keys, " + form);
     }
 
     @Override

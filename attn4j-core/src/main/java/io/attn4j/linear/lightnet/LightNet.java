@@ -3,6 +3,7 @@ package io.attn4j.linear.lightnet;
 import io.attn4j.attention.AttentionProblem;
 import io.attn4j.attention.AttentionProblem.HeadView;
 import io.attn4j.attention.Pattern;
+import io.attn4j.attention.Work;
 import io.attn4j.catalog.Family;
 import io.attn4j.catalog.Guarantee;
 import io.attn4j.catalog.Mechanism;
@@ -97,6 +98,16 @@ public final class LightNet extends RecurrentMechanism {
     @Override
     public int stateSize(AttentionProblem p) {
         return p.headDim() * p.valueDim() + p.headDim() + 1;
+    }
+
+    /**
+     * One pass of the {@link GatedLinearRecurrence#flops recurrence} with {@code F = D} and per-feature gates; the
+     * log-sum-exp scan that makes the gates is element-wise.
+     */
+    @Override
+    public Work work(Work.Shape s, boolean causal, Form form) {
+        return Work.formula(GatedLinearRecurrence.flops(s, s.headDim(), s.valueDim(), false, causal, form),
+                operandBytes(s), "recurrence with per-feature gates, F = D = " + s.headDim() + ", " + form);
     }
 
     @Override

@@ -2,6 +2,7 @@ package io.attn4j.linear.lightning;
 
 import io.attn4j.attention.AttentionProblem;
 import io.attn4j.attention.Pattern;
+import io.attn4j.attention.Work;
 import io.attn4j.catalog.Family;
 import io.attn4j.catalog.Guarantee;
 import io.attn4j.catalog.Mechanism;
@@ -173,6 +174,16 @@ public final class Lightning extends RecurrentMechanism {
             };
         }
         return log;
+    }
+
+    /**
+     * One pass of the {@link GatedLinearRecurrence#flops recurrence} with {@code F = D}, one state per query head
+     * when it decays (the decay differs between the heads of a group).
+     */
+    @Override
+    public Work work(Work.Shape s, boolean causal, Form form) {
+        return Work.formula(GatedLinearRecurrence.flops(s, s.headDim(), s.valueDim(), config.decay() != Decay.NONE,
+                causal, form), operandBytes(s), "recurrence, F = D = " + s.headDim() + ", " + form);
     }
 
     @Override

@@ -3,6 +3,7 @@ package io.attn4j.linear.linear;
 import io.attn4j.attention.AttentionProblem;
 import io.attn4j.attention.AttentionProblem.HeadView;
 import io.attn4j.attention.Pattern;
+import io.attn4j.attention.Work;
 import io.attn4j.catalog.Family;
 import io.attn4j.catalog.Guarantee;
 import io.attn4j.catalog.Mechanism;
@@ -111,6 +112,17 @@ public final class LinearAttention extends RecurrentMechanism {
     @Override
     public int stateSize(AttentionProblem p) {
         return GatedLinearRecurrence.stateSize(p.headDim(), p.valueDim(), config.normalise());
+    }
+
+    /**
+     * One pass of the {@link GatedLinearRecurrence#flops recurrence} with {@code F = D} (and the normaliser's column
+     * when normalising); the feature map is element-wise.
+     */
+    @Override
+    public Work work(Work.Shape s, boolean causal, Form form) {
+        int columns = s.valueDim() + (config.normalise() ? 1 : 0);
+        return Work.formula(GatedLinearRecurrence.flops(s, s.headDim(), columns, false, causal, form),
+                operandBytes(s), "recurrence, F = D = " + s.headDim() + ", " + form);
     }
 
     @Override

@@ -4,6 +4,7 @@ import io.attn4j.attention.AttentionProblem;
 import io.attn4j.attention.AttentionProblem.HeadView;
 import io.attn4j.attention.AttentionSpec;
 import io.attn4j.attention.Pattern;
+import io.attn4j.attention.Work;
 import io.attn4j.catalog.Family;
 import io.attn4j.catalog.Guarantee;
 import io.attn4j.catalog.Mechanism;
@@ -226,6 +227,24 @@ public final class Mamba extends RecurrentMechanism {
     }
 
     @Override
+    public Work work(Work.Shape s, boolean causal, Form form) {
+        return scanWork(s, form);
+    }
+
+    /**
+     * The selective scan's work: per key row and KV head, Δ from the values ({@code 2·Dv²}) and the state write
+     * ({@code 2·Dv·N}, N = D); per query row, the state read ({@code 2·Dv·N}); the decays {@code exp(Δ·A)} are
+     * element-wise.
+     */
+    static Work scanWork(Work.Shape s, Form form) {
+        double keys = (double) s.batch() * s.keyLength() * s.kvHeads();
+        double queries = (double) s.batch() * s.queryLength() * s.heads();
+        double dv = s.valueDim(), n = s.headDim();
+        return Work.formula(keys * (2 * dv * dv + 2 * dv * n) + queries * 2 * dv * n, operandBytes(s),
+                "selective scan, 2·Dv² + 2·Dv·N per key row, 2·Dv·N per query row, " + form);
+    }
+
+    @Override
     protected void compute(Call call, Form form) {
         AttentionProblem p = call.problem();
         int dv = p.valueDim(), n = p.headDim(), kvHeads = p.kvHeads();
@@ -353,6 +372,11 @@ public final class Mamba extends RecurrentMechanism {
                             + "without bound)" : ">= 0 (a negative step makes the decay exp(Δ·A) grow)"));
                 }
             }
+        }
+
+        @Override
+        public Work work(Work.Shape s, boolean causal, Form form) {
+            return scanWork(s, form);
         }
 
         @Override

@@ -3,6 +3,7 @@ package io.attn4j.linear.performer;
 import io.attn4j.attention.AttentionProblem;
 import io.attn4j.attention.AttentionProblem.HeadView;
 import io.attn4j.attention.Pattern;
+import io.attn4j.attention.Work;
 import io.attn4j.catalog.Family;
 import io.attn4j.catalog.Guarantee;
 import io.attn4j.catalog.Mechanism;
@@ -158,6 +159,19 @@ public final class Performer extends RecurrentMechanism {
     @Override
     public int stateSize(AttentionProblem p) {
         return GatedLinearRecurrence.stateSize(config.features(), p.valueDim(), true);
+    }
+
+    /**
+     * The random-feature maps, {@code 2·D·m} per query and key row (one GEMM), and one pass of the
+     * {@link GatedLinearRecurrence#flops recurrence} with {@code F = m} and the normaliser.
+     */
+    @Override
+    public Work work(Work.Shape s, boolean causal, Form form) {
+        int m = config.features();
+        double rows = (double) s.batch() * (s.queryLength() * s.heads() + s.keyLength() * s.kvHeads());
+        return Work.formula(2.0 * s.headDim() * m * rows
+                        + GatedLinearRecurrence.flops(s, m, s.valueDim() + 1, false, causal, form), operandBytes(s),
+                "feature maps 2·D·m per row, recurrence with F = m = " + m + ", " + form);
     }
 
     @Override
