@@ -9,6 +9,7 @@ import io.attn4j.attention.IntervalMask;
 import io.attn4j.attention.MaskMod;
 import io.attn4j.attention.Masks;
 import io.attn4j.attention.Pattern;
+import io.attn4j.attention.Work;
 import io.attn4j.attention.exact.ReferenceAttention;
 import io.attn4j.catalog.Catalog;
 import io.attn4j.catalog.Mechanism;
@@ -48,10 +49,17 @@ import java.util.function.Consumer;
  *       calls, so C2 has compiled the kernels before a long call runs in slower tiers), then the measured input
  *       is warmed until 2 calls and 1 s (1 call if a call takes over 2 s); then at least 5 timed calls and until
  *       1 s has passed (at most 50): min, median, max.</li>
- *   <li><b>FLOPs</b>: {@code 2·(D + Dv)} per visible (query, key) pair per query head (LongCA-bench's mask-area
- *       rule: causal counts about half, a window about {@code n·w}); {@code pct_peak} against the FMA figure.</li>
- *   <li><b>Bytes</b>: K and V of the keys any query sees, once per KV head, plus Q and the output; {@code
- *       pct_bandwidth} against the stream figure (the decode metric).</li>
+ *   <li><b>Work</b>: what the mechanism computed, as it counts it ({@link AttentionMechanism#work}, {@link Work}):
+ *       exact mechanisms {@code 2·(D + Dv)} per visible (query, key) pair per query head (LongCA-bench's mask-area
+ *       rule: causal counts about half, a window about {@code n·w}); sparse mechanisms the same per pair they kept,
+ *       their selection's FLOPs apart; linear forms their own formula. {@code gflops} counts both, {@code pct_peak}
+ *       against the FMA figure. Bytes: Q and the output once, K and V of every key read, once per KV head;
+ *       {@code pct_bandwidth} against the bandwidth this machine reaches on a working set of as many bytes
+ *       ({@link MachinePeak#bandwidthLimit}: a call whose inputs fit in the caches is held to the caches' speed).
+ *       </li>
+ *   <li><b>Dense-equivalent speed-up</b> ({@code speedup_vs_flash}): {@code flash}'s median time on the same input
+ *       divided by the mechanism's, when {@code flash} is measured in the same sweep: what sparse and linear
+ *       mechanisms are for.</li>
  *   <li><b>Extra bytes</b>: heap allocated during one call by all threads ({@code ThreadMXBean}), output excluded
  *       (it is preallocated).</li>
  *   <li><b>Relative error</b> {@code ‖o − o_ref‖ / ‖o_ref‖} against {@code reference} (float64) on every query row
@@ -147,10 +155,46 @@ public final class KernelBench {
         }
     }
 
-    /** One row of results; times in milliseconds; {@code error} is null unless the mechanism failed. */
+    /**
+     * One row of results; times in milliseconds; {@code error} is null unless the mechanism failed.
+     *
+     * @param work            what one call computes and moves, as the mechanism counts it (null when it failed)
+     * @param gflops          all of the work's FLOPs (attention and selection) per second of the median call
+     * @param pctPeak         {@code gflops} as a percentage of the FMA figure
+     * @param gbs             the work's bytes per second of the median call
+     * @param pctBandwidth    {@code gbs} as a percentage of {@code bandwidthLimit}
+     * @param bandwidthLimit  GB/s this machine reaches on a working set of the work's bytes
+     * @param speedupVsFlash  flash's median on the same input ÷ this median; NaN when flash was not measured
+     */
     public record Result(String mechanism, Pattern pattern, int n, int lk, int d, int heads, int kvHeads, int batch,
-                         double msMin, double msMedian, double msMax, double gflops, double pctPeak, double gbs,
-                         double pctBandwidth, long extraBytes, double relError, String error) {
+                         double msMin, double msMedian, double msMax, Work work, double gflops, double pctPeak,
+                         double gbs, double pctBandwidth, double bandwidthLimit, long extraBytes, double relError,
+                         double speedupVsFlash, String error) {
+
+        /** A row with times measured for {@code work} against {@code peak}'s limits. */
+        public static Result measured(String mechanism, InputShape shape, Pattern pattern, double[] ms, Work work,
+                                      MachinePeak peak, MachinePeak.Access access, long extraBytes, double relError) {
+            double seconds = ms[1] / 1e3;
+            double gflops = work.totalFlops() / seconds / 1e9, gbs = work.bytes() / seconds / 1e9;
+            double limit = peak.bandwidthLimit(work.bytes(), access);
+            return new Result(mechanism, pattern, shape.queryLength(), shape.keyLength(), shape.headDim(),
+                    shape.heads(), shape.kvHeads(), shape.batch(), ms[0], ms[1], ms[2], work, gflops,
+                    100 * gflops / peak.fmaGflops(), gbs, 100 * gbs / limit, limit, extraBytes, relError, Double.NaN,
+                    null);
+        }
+
+        /** A row for a mechanism that failed with {@code error}. */
+        public static Result failed(String mechanism, InputShape shape, Pattern pattern, String error) {
+            return new Result(mechanism, pattern, shape.queryLength(), shape.keyLength(), shape.headDim(),
+                    shape.heads(), shape.kvHeads(), shape.batch(), Double.NaN, Double.NaN, Double.NaN, null,
+                    Double.NaN, Double.NaN, Double.NaN, Double.NaN, Double.NaN, -1, Double.NaN, Double.NaN, error);
+        }
+
+        /** This row with its dense-equivalent speed-up against {@code flash}'s median time {@code flashMs}. */
+        public Result withFlash(double flashMs) {
+            return new Result(mechanism, pattern, n, lk, d, heads, kvHeads, batch, msMin, msMedian, msMax, work, gflops,
+                    pctPeak, gbs, pctBandwidth, bandwidthLimit, extraBytes, relError, flashMs / msMedian, error);
+        }
 
         /** This row as the JSON object of {@code bench kernels --json}. */
         public Map<String, Object> toJson() {
@@ -168,10 +212,18 @@ public final class KernelBench {
             ms.put("median", msMedian);
             ms.put("max", msMax);
             o.put("ms", ms);
+            Map<String, Object> w = Json.object();
+            w.put("flops", work == null ? null : work.flops());
+            w.put("selection_flops", work == null ? null : work.selectionFlops());
+            w.put("bytes", work == null ? null : work.bytes());
+            w.put("rule", work == null ? null : work.rule());
+            o.put("work", w);
             o.put("gflops", gflops);
             o.put("pct_peak", pctPeak);
             o.put("gbs", gbs);
             o.put("pct_bandwidth", pctBandwidth);
+            o.put("bandwidth_limit_gbs", bandwidthLimit);
+            o.put("speedup_vs_flash", Double.isNaN(speedupVsFlash) ? null : speedupVsFlash);
             o.put("extra_bytes", extraBytes);
             o.put("rel_error", relError);
             if (error != null) {
@@ -253,11 +305,9 @@ public final class KernelBench {
             AttentionInputs in = captured != null ? captured.inputs(shape)
                     : StandardInputs.generate(c.input(), c.seed() + 7919L * li, shape);
             AttentionProblem.of(in.q(), in.k(), in.v(), spec.checkFinite(true), null); // validate once
-            Work work = work(spec, shape);
-            double flops = work.flops(), bytes = work.bytes();
             Fidelity errorRows = null;
+            List<Result> atLength = new ArrayList<>();
             for (String id : c.mechanisms()) {
-                Mechanism m = Catalog.get(Catalog.idOf(id));
                 progress.accept(String.format("%-10s %-6s n=%-7d lk=%-7d", id, c.pattern().id(), shape.queryLength(),
                         shape.keyLength()));
                 try {
@@ -270,53 +320,31 @@ public final class KernelBench {
                         errorRows = new Fidelity(in.q(), in.k(), in.v(), spec);
                     }
                     double relError = errorRows.relativeError(out);
-                    double seconds = ms[1] / 1e3;
-                    double gflops = flops / seconds / 1e9, gbs = bytes / seconds / 1e9;
-                    results.add(new Result(id, c.pattern(), shape.queryLength(), shape.keyLength(), shape.headDim(),
-                            shape.heads(), shape.kvHeads(), shape.batch(), ms[0], ms[1], ms[2], gflops,
-                            100 * gflops / peak.fmaGflops(), gbs, 100 * gbs / peak.streamGbs(), extra, relError, null));
+                    Work work = mechanism.work(in.q(), in.k(), in.v(), spec);
+                    atLength.add(Result.measured(id, shape, c.pattern(), ms, work, peak, MachinePeak.Access.READ,
+                            extra, relError));
                 } catch (RuntimeException | OutOfMemoryError e) {
-                    results.add(new Result(id, c.pattern(), shape.queryLength(), shape.keyLength(), shape.headDim(),
-                            shape.heads(), shape.kvHeads(), shape.batch(), Double.NaN, Double.NaN, Double.NaN,
-                            Double.NaN, Double.NaN, Double.NaN, Double.NaN, -1, Double.NaN,
-                            e.getClass().getSimpleName() + ": " + e.getMessage()));
+                    atLength.add(Result.failed(id, shape, c.pattern(), e.getClass().getSimpleName() + ": "
+                            + e.getMessage()));
                 }
             }
+            results.addAll(withFlash(atLength));
         }
         return results;
     }
 
-    /**
-     * The work of one call: FLOPs by the mask-area rule and the bytes a kernel must move (see the class comment).
-     */
-    public record Work(double flops, double bytes) {
+    /** The rows of one input with their speed-up against flash's row among them (unchanged when there is none). */
+    public static List<Result> withFlash(List<Result> rows) {
+        Result flash = rows.stream().filter(r -> r.mechanism().equals("flash") && r.error() == null).findFirst()
+                .orElse(null);
+        return flash == null ? rows : rows.stream().map(r -> r.error() == null ? r.withFlash(flash.msMedian()) : r)
+                .toList();
     }
 
-    /** The {@link Work} of a call of {@code shape} under {@code spec}. */
-    public static Work work(AttentionSpec spec, InputShape shape) {
-        MaskMod mask = spec.boundMask(shape.queryLength(), shape.keyLength());
-        long pairs = Masks.area(mask, shape.queryLength(), shape.keyLength());
-        double flops = 2.0 * (shape.headDim() + shape.valueDim()) * pairs * shape.heads() * shape.batch();
-        double bytes = 4.0 * ((double) shape.batch() * shape.kvHeads() * visibleKeys(mask, shape)
-                * (shape.headDim() + shape.valueDim())
-                + (double) shape.batch() * shape.queryLength() * shape.heads() * (shape.headDim() + shape.valueDim()));
-        return new Work(flops, bytes);
-    }
-
-    /** Keys visible to at least one query (per KV head): the keys a kernel must read. */
-    private static long visibleKeys(MaskMod mask, InputShape shape) {
-        if (!(mask instanceof IntervalMask interval)) {
-            return shape.keyLength();
-        }
-        int from = shape.keyLength(), to = 0;
-        for (int q = 0; q < shape.queryLength(); q++) {
-            int f = Math.max(0, interval.keyFrom(0, 0, q)), t = Math.min(shape.keyLength(), interval.keyTo(0, 0, q));
-            if (f < t) {
-                from = Math.min(from, f);
-                to = Math.max(to, t);
-            }
-        }
-        return Math.max(0, to - from);
+    /** The work of exact attention on a call of {@code shape} under {@code spec}: what every peer computes. */
+    public static Work denseWork(AttentionSpec spec, InputShape shape) {
+        return Work.dense(new Work.Shape(shape.batch(), shape.queryLength(), shape.keyLength(), shape.heads(),
+                shape.kvHeads(), shape.headDim(), shape.valueDim()), spec);
     }
 
     /** Runs the mechanism on a small input of the sweep's configuration until C2 has had time to compile it. */
@@ -401,19 +429,23 @@ public final class KernelBench {
     public static String table(MachinePeak peak, List<Result> results) {
         StringBuilder sb = new StringBuilder();
         sb.append("machine: ").append(peak.line()).append('\n');
-        sb.append(String.format("%-10s %-6s %7s %7s %4s %5s %9s %9s %9s %8s %6s %8s %6s %9s %9s%n", "mechanism",
-                "pattern", "n", "lk", "d", "heads", "ms med", "ms min", "ms max", "GFLOP/s", "%peak", "GB/s", "%bw",
-                "extra MB", "rel err"));
+        sb.append("work as each mechanism counts it (%sel: its selection's share of the FLOPs); %bw against the "
+                + "bandwidth of a working set of the call's bytes (bw lim, GB/s); ×flash: flash's time ÷ this one\n");
+        sb.append(String.format("%-10s %-6s %7s %7s %4s %5s %9s %9s %9s %8s %6s %5s %8s %6s %7s %9s %9s %7s%n",
+                "mechanism", "pattern", "n", "lk", "d", "heads", "ms med", "ms min", "ms max", "GFLOP/s", "%peak",
+                "%sel", "GB/s", "%bw", "bw lim", "extra MB", "rel err", "×flash"));
         for (Result r : results) {
             if (r.error() != null) {
                 sb.append(String.format("%-10s %-6s %7d %7d %4d %5s  FAILED: %s%n", r.mechanism(), r.pattern().id(),
                         r.n(), r.lk(), r.d(), r.heads() + "/" + r.kvHeads(), r.error()));
                 continue;
             }
-            sb.append(String.format("%-10s %-6s %7d %7d %4d %5s %9.2f %9.2f %9.2f %8.1f %6.1f %8.2f %6.1f %9.2f %9.2e%n",
-                    r.mechanism(), r.pattern().id(), r.n(), r.lk(), r.d(), r.heads() + "/" + r.kvHeads(), r.msMedian(),
-                    r.msMin(), r.msMax(), r.gflops(), r.pctPeak(), r.gbs(), r.pctBandwidth(), r.extraBytes() / 1e6,
-                    r.relError()));
+            sb.append(String.format("%-10s %-6s %7d %7d %4d %5s %9.2f %9.2f %9.2f %8.1f %6.1f %5.1f %8.2f %6.1f %7.1f "
+                            + "%9.2f %9.2e %7s%n", r.mechanism(), r.pattern().id(), r.n(), r.lk(), r.d(),
+                    r.heads() + "/" + r.kvHeads(), r.msMedian(), r.msMin(), r.msMax(), r.gflops(), r.pctPeak(),
+                    100 * r.work().selectionFlops() / Math.max(1, r.work().totalFlops()), r.gbs(), r.pctBandwidth(),
+                    r.bandwidthLimit(), r.extraBytes() / 1e6, r.relError(), Double.isNaN(r.speedupVsFlash()) ? "-"
+                            : String.format("%.2f", r.speedupVsFlash())));
         }
         return sb.toString();
     }

@@ -16,6 +16,11 @@ import jdk.incubator.vector.VectorSpecies;
  *       Scalar JVMs run the same loop on {@link Math#fma}.</li>
  *   <li><b>Memory bandwidth</b>: a streaming {@code a[i] = s·b[i]} over two 256 MB arrays, partitioned over the
  *       threads, counted as 8 bytes per element (one read, one write), STREAM's "scale" convention.</li>
+ *   <li><b>Bandwidth at a working set</b> ({@link #bandwidthLimit}): what a kernel moving a given number of bytes
+ *       can reach at most. Repeated calls on inputs that fit in the caches read them from the caches, faster than
+ *       from memory, so a kernel's bytes per second are compared with a pure read loop (a sum with independent
+ *       accumulators) — or the scale loop when it writes as much as it reads — over a working set of the same
+ *       size, measured on demand by the same threads and cached per power-of-two size.</li>
  * </ul>
  * Each figure is the best of several repetitions, as STREAM reports: the limit, not the typical. All-threads
  * figures start every thread at a barrier and time until the last one finishes, so each thread does exactly its
@@ -189,6 +194,101 @@ public record MachinePeak(int threads, double fmaGflops1, double fmaGflops, doub
         for (; i < to; i++) {
             a[i] = 1.0001f * b[i];
         }
+    }
+
+    /** What a kernel's traffic is: reads (a kernel reading its operands, writing little) or reads and writes. */
+    public enum Access {
+        /** Mostly reads: compared with a read loop. */
+        READ,
+        /** As much written as read (a recurrent state updated in place): compared with the scale loop. */
+        READ_WRITE
+    }
+
+    /** Working sets from this size on are past every cache: the figure of a 256 MB set stands for them. */
+    private static final long MEMORY_SIZED = 64L << 20;
+    private static final java.util.Map<String, Double> LIMITS = new java.util.concurrent.ConcurrentHashMap<>();
+
+    /**
+     * The GB/s this machine reaches at most, with {@link #threads} threads, on traffic of {@code access} over a
+     * working set of {@code bytes}: a loop over the largest power of two not above {@code bytes} (at least 64 KB;
+     * from 64 MB on, 256 MB), best of several repetitions — the limit a kernel moving {@code bytes} per call can
+     * approach, never exceed (a smaller set is at least as fast). Measured once per size and access, in about
+     * 0.2 s, and never below the stream figure of this record.
+     */
+    public double bandwidthLimit(double bytes, Access access) {
+        long size = bytes >= MEMORY_SIZED ? 256L << 20 : Math.max(64L << 10, Long.highestOneBit((long) Math.max(1,
+                bytes)));
+        String key = threads + "/" + access + "/" + size;
+        double measured = LIMITS.computeIfAbsent(key, k -> measureBandwidth(threads, size, access));
+        return Math.max(measured, streamGbs);
+    }
+
+    private static double measureBandwidth(int threads, long bytes, Access access) {
+        boolean useSimd = VectorOpsProvider.get().lanes() > 1;
+        int floats = (int) (bytes / 4);
+        float[] a = new float[access == Access.READ ? floats : floats / 2];
+        float[] b = access == Access.READ ? null : new float[floats / 2];
+        java.util.Arrays.fill(a, 1.25f);
+        int n = a.length;
+        // passes over the set per repetition: about 64 MB of traffic, so a repetition is long enough to time
+        int passes = (int) Math.max(1, (64L << 20) / bytes);
+        double best = 0;
+        long start = System.nanoTime();
+        for (int rep = 0; rep < 6 || (rep < 40 && System.nanoTime() - start < 0.2e9); rep++) {
+            double seconds = together(threads, t -> {
+                int from = (int) ((long) n * t / threads), to = (int) ((long) n * (t + 1) / threads);
+                float acc = 0;
+                for (int pass = 0; pass < passes; pass++) {
+                    if (access == Access.READ) {
+                        acc += useSimd ? sumSimd(a, from, to) : sumScalar(a, from, to);
+                    } else if (useSimd) {
+                        scaleSimd(b, a, from, to);
+                    } else {
+                        for (int i = from; i < to; i++) {
+                            b[i] = 1.0001f * a[i];
+                        }
+                    }
+                }
+                sink += acc;
+            });
+            if (rep > 0) { // the first repetition warms up the JIT
+                best = Math.max(best, (double) passes * n * (access == Access.READ ? 4 : 8) / seconds / 1e9);
+            }
+        }
+        return best;
+    }
+
+    private static float sumSimd(float[] a, int from, int to) {
+        VectorSpecies<Float> f = FloatVector.SPECIES_PREFERRED;
+        FloatVector s0 = FloatVector.zero(f), s1 = FloatVector.zero(f), s2 = FloatVector.zero(f);
+        FloatVector s3 = FloatVector.zero(f);
+        int i = from, step = f.length();
+        for (; i + 4 * step <= to; i += 4 * step) {
+            s0 = s0.add(FloatVector.fromArray(f, a, i));
+            s1 = s1.add(FloatVector.fromArray(f, a, i + step));
+            s2 = s2.add(FloatVector.fromArray(f, a, i + 2 * step));
+            s3 = s3.add(FloatVector.fromArray(f, a, i + 3 * step));
+        }
+        float sum = s0.add(s1).add(s2).add(s3).reduceLanes(VectorOperators.ADD);
+        for (; i < to; i++) {
+            sum += a[i];
+        }
+        return sum;
+    }
+
+    private static float sumScalar(float[] a, int from, int to) {
+        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        int i = from;
+        for (; i + 4 <= to; i += 4) {
+            s0 += a[i];
+            s1 += a[i + 1];
+            s2 += a[i + 2];
+            s3 += a[i + 3];
+        }
+        for (; i < to; i++) {
+            s0 += a[i];
+        }
+        return s0 + s1 + s2 + s3;
     }
 
     /**

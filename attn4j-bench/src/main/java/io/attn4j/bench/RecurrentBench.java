@@ -26,8 +26,9 @@ import java.util.function.Consumer;
  *       {@link Config#flashMax} tokens, for the crossover length (the shortest n from which the mechanism is faster
  *       at every measured length);</li>
  *   <li><b>Decode</b>: one recurrent step for a batch of sequences through {@link RecurrentMechanism#step}, the
- *       state read and written once per token: bytes moved = 2 × state bytes, against the stream bandwidth of
- *       {@link MachinePeak} measured in the same run.</li>
+ *       state read and written once per token: bytes moved = 2 × state bytes, against the bandwidth this machine
+ *       reaches on a working set of that size with as many writes as reads ({@link MachinePeak#bandwidthLimit},
+ *       measured in the same run: a state that fits in the caches is held to the caches' speed).</li>
  * </ul>
  * Times are medians of {@link KernelBench#time} after a JIT warm-up on a small input of the same configuration.
  */
@@ -165,7 +166,8 @@ public final class RecurrentBench {
                 double[] t = KernelBench.time(step, new KernelBench.Protocol(0, 5, 0.5, 20, 1, 2000));
                 long bytes = state.bytes();
                 double gbs = 2.0 * bytes / (t[1] * 1e-3) / 1e9;
-                results.add(new Decode(id, b, h, d, t[1] * 1e3, bytes, gbs, 100 * gbs / peak.streamGbs(), null));
+                double limit = peak.bandwidthLimit(2.0 * bytes, MachinePeak.Access.READ_WRITE);
+                results.add(new Decode(id, b, h, d, t[1] * 1e3, bytes, gbs, 100 * gbs / limit, null));
             } catch (RuntimeException | OutOfMemoryError e) {
                 results.add(new Decode(id, b, h, d, Double.NaN, 0, Double.NaN, Double.NaN, e.toString()));
             }

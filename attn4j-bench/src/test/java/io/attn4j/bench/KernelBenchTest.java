@@ -43,14 +43,24 @@ class KernelBenchTest {
                 32, 4, 2, 1, 2, "structured", 0, 7);
         List<KernelBench.Result> results = KernelBench.run(config, peak, line -> { });
         assertEquals(4, results.size());
+        for (int i = 0; i < 4; i += 2) {
+            // flash and naive at one length: flash's speed-up is 1, naive's is flash's time over its own
+            assertEquals(1.0, results.get(i).speedupVsFlash(), 1e-12);
+            assertEquals(results.get(i).msMedian() / results.get(i + 1).msMedian(),
+                    results.get(i + 1).speedupVsFlash(), 1e-12);
+        }
         for (KernelBench.Result r : results) {
             assertNull(r.error(), r.mechanism() + ": " + r.error());
             assertTrue(r.msMin() > 0 && r.msMin() <= r.msMedian() && r.msMedian() <= r.msMax());
             assertTrue(r.relError() < 1e-5, r.mechanism() + " is exact: " + r.relError());
             // causal area at n: n(n+1)/2 pairs, 2·(D + Dv) flops each, 4 heads
             double flops = 2.0 * 64 * (r.n() * (r.n() + 1L) / 2) * 4;
+            assertEquals(flops, r.work().flops());
+            assertEquals(0, r.work().selectionFlops());
             assertEquals(flops / (r.msMedian() / 1e3) / 1e9, r.gflops(), 1e-9 * r.gflops());
             assertEquals(100 * r.gflops() / peak.fmaGflops(), r.pctPeak(), 1e-9);
+            assertEquals(100 * r.gbs() / r.bandwidthLimit(), r.pctBandwidth(), 1e-9);
+            assertTrue(r.bandwidthLimit() >= peak.streamGbs(), "a working set is never slower than memory");
             assertTrue(r.extraBytes() >= 0);
         }
     }
@@ -89,9 +99,13 @@ class KernelBenchTest {
         assertEquals(List.of("threads", "fma_gflops", "stream_gbs", "jdk", "simd"),
                 new ArrayList<>(((Map<?, ?>) parsed.get("machine")).keySet()));
         Map<?, ?> row = (Map<?, ?>) ((List<?>) parsed.get("results")).get(0);
-        assertEquals(List.of("mechanism", "pattern", "n", "lk", "d", "heads", "kv_heads", "batch", "ms", "gflops",
-                "pct_peak", "gbs", "pct_bandwidth", "extra_bytes", "rel_error"), new ArrayList<>(row.keySet()));
+        assertEquals(List.of("mechanism", "pattern", "n", "lk", "d", "heads", "kv_heads", "batch", "ms", "work",
+                "gflops", "pct_peak", "gbs", "pct_bandwidth", "bandwidth_limit_gbs", "speedup_vs_flash", "extra_bytes",
+                "rel_error"), new ArrayList<>(row.keySet()));
         assertEquals(List.of("min", "median", "max"), new ArrayList<>(((Map<?, ?>) row.get("ms")).keySet()));
+        assertEquals(List.of("flops", "selection_flops", "bytes", "rule"),
+                new ArrayList<>(((Map<?, ?>) row.get("work")).keySet()));
+        assertEquals(1.0, ((Number) row.get("speedup_vs_flash")).doubleValue());
         assertEquals("NS", row.get("pattern"));
     }
 

@@ -104,7 +104,19 @@ final class KernelSweep {
                 }
             }
         }
-        return points;
+        return withFlash(points);
+    }
+
+    /** Every measured point with its dense-equivalent speed-up: flash's median at the same pattern and length ÷ its. */
+    static List<Point> withFlash(List<Point> points) {
+        List<Point> out = new ArrayList<>();
+        for (Point p : points) {
+            Point flash = points.stream().filter(f -> f.mechanism().equals("flash") && f.pattern() == p.pattern()
+                    && f.n() == p.n() && f.status().equals("ok")).findFirst().orElse(null);
+            out.add(flash == null || !p.status().equals("ok") ? p : new Point(p.mechanism(), p.pattern(), p.n(),
+                    p.lk(), p.status(), p.reason(), p.result().withFlash(flash.result().msMedian())));
+        }
+        return out;
     }
 
     private void sweepMechanism(String id, Pattern pattern, List<Point> points, Consumer<String> step) {
@@ -164,13 +176,10 @@ final class KernelSweep {
             float scale = (float) (1 / Math.sqrt(shape.headDim()));
             try (KernelPeer.Call call = peer.open(in, causal, scale, config.threads())) {
                 double[] ms = call.time(config.protocol().warmJit(false));
-                double relError = new io.attn4j.analysis.Fidelity(in.q(), in.k(), in.v(), spec.scale(scale)).relativeError(call.output());
-                KernelBench.Work work = KernelBench.work(spec, shape);
-                double seconds = ms[1] / 1e3, gflops = work.flops() / seconds / 1e9, gbs = work.bytes() / seconds / 1e9;
-                KernelBench.Result r = new KernelBench.Result(peer.name(), pattern, shape.queryLength(),
-                        shape.keyLength(), shape.headDim(), shape.heads(), shape.kvHeads(), shape.batch(), ms[0], ms[1],
-                        ms[2], gflops, 100 * gflops / peak.fmaGflops(), gbs, 100 * gbs / peak.streamGbs(), -1, relError,
-                        null);
+                double relError = new io.attn4j.analysis.Fidelity(in.q(), in.k(), in.v(), spec.scale(scale))
+                        .relativeError(call.output());
+                KernelBench.Result r = KernelBench.Result.measured(peer.name(), shape, pattern, ms,
+                        KernelBench.denseWork(spec, shape), peak, MachinePeak.Access.READ, -1, relError);
                 points.add(new Point(peer.name(), pattern, n, shape.keyLength(), "ok", null, r));
                 lastMs = ms[1];
                 lastN = n;
